@@ -1,0 +1,70 @@
+// Device-neutral entry points of every op. Each op is declared three times with the same
+// parameter list: here (bloom::ops, dispatching on the device of its tensors), in
+// kernels/cpu/<op>.cpp (bloom::ops::cpu, the plain-loop reference) and in
+// kernels/cuda/<op>.cu (bloom::ops::cuda). Shapes: T tokens (packed, no padding), H hidden
+// (local to this TP rank where marked _local), V vocab rows, R scored rows.
+// All math accumulates in fp32; layer-norm statistics and softmax are fp32 on every dtype.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/context.h"
+#include "engine/tensor.h"
+
+namespace bloom::ops {
+
+enum class Activation { None, GeluTanh };
+
+/// Per-launch attention geometry. Heads of this rank are global heads
+/// [head_offset, head_offset + n_head_local) of n_head_total: ALiBi slopes use the global index.
+struct AttentionParams {
+  int n_head_local = 0;
+  int n_head_total = 0;
+  int head_offset = 0;
+  int head_dim = 0;
+  int max_seqlen = 0;  // longest sequence in the batch (kernel launch bounds)
+};
+
+/// out[t, :] = table[ids[t] - vocab_offset, :] if the id falls in this slice of the vocab,
+/// else 0 (vocab-parallel embedding: the TP all-reduce completes the row).
+/// table [V_local, H], ids [T] i32, out [T, H].
+void embedding(Context& ctx, const Tensor& table, const Tensor& ids, int64_t vocab_offset,
+               Tensor& out);
+
+/// y = (x - mean) / sqrt(var + eps) * gamma + beta over the last dim. x, y [T, H]; may alias.
+void layer_norm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                float eps, Tensor& y);
+
+/// Residual step of a block fused with the next layer norm:
+///   x += h + bias   (h is the all-reduced output of a row-parallel product; bias added once)
+///   y  = layer_norm(x; gamma, beta, eps)
+/// h, x, y [T, H]; bias, gamma, beta [H].
+void add_bias_residual_layer_norm(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
+                                  const Tensor& gamma, const Tensor& beta, float eps, Tensor& y);
+
+/// y = act(x @ w^T + bias). x [T, K], w [N, K] (PyTorch's [out, in]), bias [N] or empty,
+/// y [T, N]. y may be F32 while x and w are F16/BF16 (logits for scoring).
+void linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
+            Tensor& y);
+
+/// Causal self-attention with ALiBi over packed variable-length sequences.
+/// qkv [T, n_head_local * 3 * head_dim] in BLOOM's per-head interleaved layout
+/// (head h: q at [h*3*d, h*3*d+d), k next, v next); cu_seqlens [B+1] i32 (sequence b spans
+/// tokens [cu[b], cu[b+1])); out [T, n_head_local * head_dim], head-major.
+/// score(q, k) = q.k / sqrt(d) + slope(global head) * (k - first token of the sequence);
+/// softmax in fp32.
+void attention_alibi(Context& ctx, const Tensor& qkv, const Tensor& cu_seqlens,
+                     const AttentionParams& p, Tensor& out);
+
+/// y[r, :] = x[rows[r], :]. x [T, H], rows [R] i32, y [R, H].
+void gather_rows(Context& ctx, const Tensor& x, const Tensor& rows, Tensor& y);
+
+/// Per-row statistics of a slice of the vocabulary, for a vocab-parallel log-softmax.
+/// logits [R, V_local] f32 holding global vocab ids [vocab_offset, vocab_offset + V_local);
+/// targets [R] i32 (global ids). stats [R, 4] f32:
+///   0: max logit, 1: sum exp(logit - max), 2: argmax (global id; first one on ties),
+///   3: logit of the target, or -inf when the target is outside this slice.
+void logits_stats(Context& ctx, const Tensor& logits, const Tensor& targets,
+                  int64_t vocab_offset, Tensor& stats);
+
+}  // namespace bloom::ops
