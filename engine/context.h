@@ -25,6 +25,8 @@ class Context {
   void* cublaslt() const { return cublaslt_; }
   void* gemm_workspace() const { return gemm_ws_; }
   size_t gemm_workspace_size() const { return gemm_ws_size_; }
+  /// Makes this context's GPU current on the calling thread (loader threads; no-op on CPU).
+  void bind_current_thread() const;
   /// Waits for all work queued on this context (no-op on CPU).
   void synchronize() const;
   /// Synchronize and check after each kernel (BLOOM_SYNC_CHECK=1), so errors name the right op.

@@ -1,0 +1,155 @@
+// BLOOM forward (HF modeling_bloom.py is the reference):
+//   embedding -> word_embeddings_layernorm -> L x [ ln1 -> QKV -> ALiBi causal attention ->
+//   dense -> +residual -> ln2 -> h->4h -> GELU(tanh) -> 4h->h -> +residual ] -> ln_f
+// Under tensor parallelism (Megatron style) QKV and h->4h are column-parallel, dense and 4h->h
+// row-parallel: each is followed by one all-reduce, and their biases are added once, after it.
+// Each residual add is fused with the layer norm that follows it.
+#include "engine/bloom.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "engine/check.h"
+#include "kernels/ops.h"
+
+namespace bloom {
+
+namespace {
+
+// Host vector -> the first n elements of a workspace tensor.
+void upload(const std::vector<int32_t>& v, const Tensor& dst_full) {
+  Tensor src(const_cast<int32_t*>(v.data()), DType::I32, Device::CPU,
+             {static_cast<int64_t>(v.size())});
+  Tensor dst = dst_full.rows(0, static_cast<int64_t>(v.size()));
+  copy_tensor(src, dst);
+}
+
+}  // namespace
+
+void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
+                   Communicator& tp, Context& ctx, const ActivationDump* dump) {
+  const BloomConfig& c = w.config;
+  const int64_t T = batch.n_tokens(), B = batch.n_seqs();
+  BLOOM_CHECK(T > 0 && B > 0 && batch.cu_seqlens.back() == T, "bad packed batch: {} tokens, {} seqs",
+              T, B);
+  BLOOM_CHECK(T <= ws.limits.max_tokens && B <= ws.limits.max_seqs,
+              "batch of {} tokens / {} sequences exceeds the workspace ({} / {})", T, B,
+              ws.limits.max_tokens, ws.limits.max_seqs);
+  for (int32_t id : batch.ids)
+    BLOOM_CHECK(id >= 0 && id < c.vocab, "token id {} outside the model's vocab of {}", id, c.vocab);
+  upload(batch.ids, ws.ids);
+  upload(batch.cu_seqlens, ws.cu_seqlens);
+  Tensor ids = ws.ids.rows(0, T), cu = ws.cu_seqlens.rows(0, B + 1);
+  Tensor x = ws.x.rows(0, T), h = ws.h.rows(0, T);          // [T, H]
+  Tensor qkv = ws.qkv.rows(0, T), attn = ws.attn.rows(0, T);  // [T, 3H_local], [T, H_local]
+  Tensor proj = ws.proj.rows(0, T), ffn = ws.ffn.rows(0, T);  // [T, H], [T, 4H_local]
+  const Tensor none;
+  auto emit = [&](const char* step, int layer, const Tensor& t) {
+    if (dump && *dump) {
+      ctx.synchronize();
+      (*dump)(step, layer, t);
+    }
+  };
+
+  ops::AttentionParams ap;
+  ap.n_head_local = static_cast<int>(w.plan.n_head_local);
+  ap.n_head_total = static_cast<int>(c.n_head);
+  ap.head_offset = static_cast<int>(w.plan.head_offset);
+  ap.head_dim = static_cast<int>(c.head_dim());
+  ap.max_seqlen = batch.max_seqlen;
+
+  ops::embedding(ctx, w.word_embeddings, ids, w.plan.vocab_offset, x);   // [T, H] this slice's rows
+  tp.all_reduce_sum(x, ctx);                                             // vocab-parallel lookup
+  ops::layer_norm(ctx, x, w.emb_ln_gamma, w.emb_ln_beta, c.eps, x);      // word_embeddings_layernorm
+  emit("embedding_ln", -1, x);
+  ops::layer_norm(ctx, x, w.layers[0].ln1_gamma, w.layers[0].ln1_beta, c.eps, h);  // ln1 of layer 0
+
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const BloomLayer& L = w.layers[static_cast<size_t>(l)];
+    const bool last = l + 1 == c.n_layer;
+    // Where the next layer norm's parameters come from: ln1 of the next layer, or ln_f.
+    const Tensor& next_g = last ? w.ln_f_gamma : w.layers[static_cast<size_t>(l + 1)].ln1_gamma;
+    const Tensor& next_b = last ? w.ln_f_beta : w.layers[static_cast<size_t>(l + 1)].ln1_beta;
+
+    // Attention. h = ln1(x) [T, H].
+    if (c.residual_post_layernorm) copy_tensor(h, x);                    // residual = ln1 output
+    ops::linear(ctx, h, L.qkv_w, L.qkv_b, ops::Activation::None, qkv);   // [T, 3H_local] column-parallel
+    ops::attention_alibi(ctx, qkv, cu, ap, attn);                        // [T, H_local]
+    ops::linear(ctx, attn, L.dense_w, none, ops::Activation::None, proj);  // [T, H] partial sums
+    tp.all_reduce_sum(proj, ctx);                                        // 1st of 2 per layer
+    ops::add_bias_residual_layer_norm(ctx, proj, L.dense_b, x, L.ln2_gamma, L.ln2_beta, c.eps,
+                                      h);                                // x += proj + b; h = ln2(x)
+
+    // MLP.
+    if (c.residual_post_layernorm) copy_tensor(h, x);                    // residual = ln2 output
+    ops::linear(ctx, h, L.fc_w, L.fc_b, ops::Activation::GeluTanh, ffn);  // [T, 4H_local] column-parallel
+    ops::linear(ctx, ffn, L.proj_w, none, ops::Activation::None, proj);  // [T, H] partial sums
+    tp.all_reduce_sum(proj, ctx);                                        // 2nd of 2 per layer
+    ops::add_bias_residual_layer_norm(ctx, proj, L.proj_b, x, next_g, next_b, c.eps,
+                                      h);                                // x += proj + b; h = next ln(x)
+    emit("block", static_cast<int>(l), x);
+  }
+  emit("ln_f", -1, h);
+}
+
+void bloom_logits(const BloomWeights& w, const Tensor& hidden, Tensor& logits, Context& ctx) {
+  ops::linear(ctx, hidden, w.word_embeddings, Tensor(), ops::Activation::None, logits);  // tied lm_head
+}
+
+std::vector<RowScore> bloom_score(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
+                                  Communicator& tp, Context& ctx) {
+  const int64_t R = static_cast<int64_t>(batch.rows.size());
+  BLOOM_CHECK(batch.targets.size() == batch.rows.size(), "{} rows but {} targets", R,
+              batch.targets.size());
+  BLOOM_CHECK(R <= ws.limits.max_rows, "{} scored rows exceed the workspace's {}", R,
+              ws.limits.max_rows);
+  std::vector<RowScore> out(static_cast<size_t>(R));
+  if (R == 0) return out;
+  upload(batch.rows, ws.rows);
+  upload(batch.targets, ws.targets);
+  Tensor sel = ws.sel.rows(0, R);
+  ops::gather_rows(ctx, ws.h.rows(0, batch.n_tokens()), ws.rows.rows(0, R), sel);  // [R, H]
+
+  // lm_head over this rank's vocab slice, a chunk of rows at a time: [chunk, V_local] f32.
+  const int64_t chunk = ws.limits.logits_rows;
+  for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+    const int64_t n = std::min(chunk, R - r0);
+    Tensor logits = ws.logits.rows(0, n);
+    bloom_logits(w, sel.rows(r0, n), logits, ctx);
+    Tensor stats = ws.stats.rows(r0, n);
+    ops::logits_stats(ctx, logits, ws.targets.rows(r0, n), w.plan.vocab_offset, stats);
+  }
+
+  // Combine the slices' statistics: [tp, R, 4] -> global log-softmax and argmax per row.
+  const int P = tp.size();
+  Tensor stats = ws.stats.rows(0, R);
+  Tensor gathered = ws.stats_all.view({P * ws.limits.max_rows, 4}).rows(0, P * R);
+  tp.all_gather(stats, gathered, ctx);
+  std::vector<float> host(static_cast<size_t>(P * R * 4));
+  Tensor host_t(host.data(), DType::F32, Device::CPU, {P * R, 4});
+  copy_tensor(gathered, host_t);
+  for (int64_t r = 0; r < R; ++r) {
+    double mx = -std::numeric_limits<double>::infinity(), target = mx;
+    int32_t arg = -1;
+    for (int q = 0; q < P; ++q) {
+      const float* s = &host[static_cast<size_t>((q * R + r) * 4)];
+      if (s[0] > mx) {  // strict: the lower vocab slice wins ties, as a global argmax would
+        mx = s[0];
+        arg = static_cast<int32_t>(s[2]);
+      }
+      if (std::isfinite(s[3])) target = s[3];
+    }
+    double sum = 0.0;
+    for (int q = 0; q < P; ++q) {
+      const float* s = &host[static_cast<size_t>((q * R + r) * 4)];
+      sum += static_cast<double>(s[1]) * std::exp(static_cast<double>(s[0]) - mx);
+    }
+    BLOOM_CHECK(std::isfinite(target), "target token {} of row {} is outside the vocab",
+                batch.targets[static_cast<size_t>(r)], r);
+    out[static_cast<size_t>(r)] = {target - mx - std::log(sum), arg};
+  }
+  return out;
+}
+
+}  // namespace bloom

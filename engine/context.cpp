@@ -1,0 +1,93 @@
+// Context: CPU needs nothing; CUDA gets a non-blocking stream, a cuBLAS and a cuBLASLt handle
+// bound to it, and a 32 MiB GEMM workspace. BLOOM_SYNC_CHECK=1 in the environment turns on a
+// synchronize-and-check after every kernel (errors then name the op that failed).
+#include "engine/context.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/check.h"
+
+#ifdef BLOOM_WITH_CUDA
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#endif
+
+namespace bloom {
+
+namespace {
+bool env_sync_check() {
+  const char* v = std::getenv("BLOOM_SYNC_CHECK");
+#ifdef BLOOM_SYNC_CHECK_DEFAULT
+  if (!v) return true;
+#endif
+  return v && std::strcmp(v, "0") != 0 && *v != '\0';
+}
+}  // namespace
+
+Context::Context(Device device, int cuda_device) : device_(device), cuda_device_(cuda_device) {
+  sync_check_ = env_sync_check();
+  if (device == Device::CPU) return;
+#ifdef BLOOM_WITH_CUDA
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  BLOOM_CHECK(e == cudaSuccess, "no usable CUDA device: {}", cudaGetErrorString(e));
+  BLOOM_CHECK(cuda_device >= 0 && cuda_device < n,
+              "CUDA device {} requested but this node has {} device(s)", cuda_device, n);
+  e = cudaSetDevice(cuda_device);
+  BLOOM_CHECK(e == cudaSuccess, "cudaSetDevice({}): {}", cuda_device, cudaGetErrorString(e));
+  cudaStream_t s = nullptr;
+  e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  BLOOM_CHECK(e == cudaSuccess, "cudaStreamCreate: {}", cudaGetErrorString(e));
+  stream_ = s;
+  cublasHandle_t h = nullptr;
+  BLOOM_CHECK(cublasCreate(&h) == CUBLAS_STATUS_SUCCESS, "cublasCreate failed");
+  cublasSetStream(h, s);
+  cublas_ = h;
+  cublasLtHandle_t lt = nullptr;
+  BLOOM_CHECK(cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS, "cublasLtCreate failed");
+  cublaslt_ = lt;
+  gemm_ws_size_ = 32u << 20;
+  e = cudaMalloc(&gemm_ws_, gemm_ws_size_);
+  BLOOM_CHECK(e == cudaSuccess, "cudaMalloc GEMM workspace: {}", cudaGetErrorString(e));
+  cublasSetWorkspace(h, gemm_ws_, gemm_ws_size_);
+#else
+  BLOOM_FAIL("backend cuda requested but this build has no CUDA support "
+             "(reconfigure with -DBLOOM_WITH_CUDA=ON where the CUDA toolkit is installed)");
+#endif
+}
+
+Context::~Context() {
+#ifdef BLOOM_WITH_CUDA
+  if (device_ == Device::CUDA) {
+    if (stream_) cudaStreamSynchronize(static_cast<cudaStream_t>(stream_));
+    if (cublaslt_) cublasLtDestroy(static_cast<cublasLtHandle_t>(cublaslt_));
+    if (cublas_) cublasDestroy(static_cast<cublasHandle_t>(cublas_));
+    if (gemm_ws_) cudaFree(gemm_ws_);
+    if (stream_) cudaStreamDestroy(static_cast<cudaStream_t>(stream_));
+  }
+#endif
+}
+
+void Context::bind_current_thread() const {
+#ifdef BLOOM_WITH_CUDA
+  if (device_ == Device::CUDA) {
+    cudaError_t e = cudaSetDevice(cuda_device_);
+    BLOOM_CHECK(e == cudaSuccess, "cudaSetDevice({}): {}", cuda_device_, cudaGetErrorString(e));
+  }
+#endif
+}
+
+void Context::synchronize() const {
+#ifdef BLOOM_WITH_CUDA
+  if (device_ == Device::CUDA) {
+    cudaError_t e = cudaStreamSynchronize(static_cast<cudaStream_t>(stream_));
+    BLOOM_CHECK(e == cudaSuccess, "CUDA error: {}", cudaGetErrorString(e));
+  }
+#endif
+}
+
+}  // namespace bloom

@@ -1,0 +1,80 @@
+// Workspace layout: one buffer, tensors at 256-byte aligned offsets.
+#include "engine/workspace.h"
+
+#include <vector>
+
+#include "engine/check.h"
+
+namespace bloom {
+
+namespace {
+
+struct Slot {
+  Tensor* t;
+  DType dtype;
+  std::vector<int64_t> shape;
+};
+
+std::vector<Slot> layout(Workspace& ws, const BloomConfig& c, const TpPlan& p, DType act,
+                         const WorkspaceLimits& lim) {
+  const int64_t T = lim.max_tokens, H = c.hidden, HL = p.n_head_local * c.head_dim();
+  const int64_t R = lim.max_rows, LR = lim.logits_rows > 0 ? lim.logits_rows : R;
+  return {
+      {&ws.ids, DType::I32, {T}},
+      {&ws.cu_seqlens, DType::I32, {lim.max_seqs + 1}},
+      {&ws.x, act, {T, H}},
+      {&ws.h, act, {T, H}},
+      {&ws.qkv, act, {T, 3 * HL}},
+      {&ws.attn, act, {T, HL}},
+      {&ws.proj, act, {T, H}},
+      {&ws.ffn, act, {T, p.ffn_local}},
+      {&ws.rows, DType::I32, {R}},
+      {&ws.targets, DType::I32, {R}},
+      {&ws.sel, act, {R, H}},
+      {&ws.logits, DType::F32, {LR, p.vocab_local}},
+      {&ws.stats, DType::F32, {R, 4}},
+      {&ws.stats_all, DType::F32, {p.size, R, 4}},
+  };
+}
+
+size_t slot_bytes(const Slot& s) {
+  size_t n = dtype_size(s.dtype);
+  for (int64_t d : s.shape) n *= static_cast<size_t>(d);
+  return (n + 255) / 256 * 256;
+}
+
+}  // namespace
+
+size_t Workspace::bytes_needed(const BloomConfig& c, const TpPlan& p, DType dtype,
+                               const WorkspaceLimits& limits) {
+  Workspace tmp;
+  size_t total = 0;
+  for (const Slot& s : layout(tmp, c, p, dtype, limits)) total += slot_bytes(s);
+  return total;
+}
+
+Workspace Workspace::make(const BloomConfig& c, const TpPlan& p, DType dtype, Device device,
+                          const WorkspaceLimits& limits) {
+  BLOOM_CHECK(limits.max_tokens > 0 && limits.max_seqs > 0 && limits.max_rows > 0,
+              "workspace limits must be positive (tokens {}, sequences {}, rows {})",
+              limits.max_tokens, limits.max_seqs, limits.max_rows);
+  const DType act = device == Device::CPU ? DType::F32 : dtype;
+  Workspace ws;
+  ws.limits = limits;
+  if (ws.limits.logits_rows <= 0) ws.limits.logits_rows = limits.max_rows;
+  std::vector<Slot> slots = layout(ws, c, p, act, ws.limits);
+  size_t total = 0;
+  for (const Slot& s : slots) total += slot_bytes(s);
+  ws.storage_ = Buffer(total, device);
+  ws.bytes = total;
+  size_t off = 0;
+  for (const Slot& s : slots) {
+    if (s.shape.size() == 1) *s.t = ws.storage_.tensor(s.dtype, {s.shape[0]}, off);
+    else if (s.shape.size() == 2) *s.t = ws.storage_.tensor(s.dtype, {s.shape[0], s.shape[1]}, off);
+    else *s.t = ws.storage_.tensor(s.dtype, {s.shape[0], s.shape[1], s.shape[2]}, off);
+    off += slot_bytes(s);
+  }
+  return ws;
+}
+
+}  // namespace bloom

@@ -1,0 +1,51 @@
+// Workspace: every activation buffer of the forward pass and of scoring, sized once for the
+// largest batch (max_tokens packed tokens, max_seqs sequences, max_rows scored rows), so the
+// forward pass never allocates. Sizes are per TP rank (_local where sharded).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/bloom_config.h"
+#include "engine/context.h"
+#include "engine/tensor.h"
+
+namespace bloom {
+
+struct WorkspaceLimits {
+  int64_t max_tokens = 0;  // packed tokens per batch
+  int64_t max_seqs = 0;    // sequences per batch
+  int64_t max_rows = 0;    // scored positions per batch
+  int64_t logits_rows = 0; // rows of [rows, V_local] fp32 logits scored at once (0: max_rows)
+};
+
+struct Workspace {
+  WorkspaceLimits limits;
+  // Forward.
+  Tensor ids;         // [T] i32
+  Tensor cu_seqlens;  // [B+1] i32
+  Tensor x;           // [T, H] residual stream
+  Tensor h;           // [T, H] layer-norm output
+  Tensor qkv;         // [T, 3 H_local]
+  Tensor attn;        // [T, H_local]
+  Tensor proj;        // [T, H] row-parallel output (partial sums until the all-reduce)
+  Tensor ffn;         // [T, 4H_local]
+  // Scoring.
+  Tensor rows;         // [R] i32 positions scored
+  Tensor targets;      // [R] i32 expected next tokens
+  Tensor sel;          // [R, H] final hidden states of the scored rows
+  Tensor logits;       // [logits_rows, V_local] f32
+  Tensor stats;        // [R, 4] f32 this rank's vocab-slice statistics
+  Tensor stats_all;    // [tp, R, 4] f32 gathered over the TP group
+  size_t bytes = 0;    // device bytes held
+
+  static Workspace make(const BloomConfig& c, const TpPlan& p, DType dtype, Device device,
+                        const WorkspaceLimits& limits);
+  /// Device bytes a workspace of these limits would take (for choosing a token budget).
+  static size_t bytes_needed(const BloomConfig& c, const TpPlan& p, DType dtype,
+                             const WorkspaceLimits& limits);
+
+ private:
+  Buffer storage_;
+};
+
+}  // namespace bloom

@@ -1,0 +1,26 @@
+// CPU reference ops (bloom::ops::cpu): the same signatures as kernels/ops.h. Plain loops with
+// fp32 accumulation (OpenBLAS sgemm for linear); they define correctness. fp32 tensors only.
+#pragma once
+
+#include "kernels/ops.h"
+
+namespace bloom::ops::cpu {
+
+void embedding(Context& ctx, const Tensor& table, const Tensor& ids, int64_t vocab_offset,
+               Tensor& out);
+void layer_norm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                float eps, Tensor& y);
+void add_bias_residual_layer_norm(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
+                                  const Tensor& gamma, const Tensor& beta, float eps, Tensor& y);
+void linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
+            Tensor& y);
+void attention_alibi(Context& ctx, const Tensor& qkv, const Tensor& cu_seqlens,
+                     const AttentionParams& p, Tensor& out);
+void gather_rows(Context& ctx, const Tensor& x, const Tensor& rows, Tensor& y);
+void logits_stats(Context& ctx, const Tensor& logits, const Tensor& targets,
+                  int64_t vocab_offset, Tensor& stats);
+
+/// ALiBi slope of global head `h` (0-based) of `n_head` heads, as HF computes it (fp32).
+float alibi_slope(int h, int n_head);
+
+}  // namespace bloom::ops::cpu

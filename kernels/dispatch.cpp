@@ -1,0 +1,72 @@
+// bloom::ops entry points: a plain switch on the device of the output tensor. A build without
+// CUDA compiles the CUDA case as an error that says so.
+#include "engine/check.h"
+#include "kernels/cpu/ops_cpu.h"
+#include "kernels/ops.h"
+
+#ifdef BLOOM_WITH_CUDA
+#include "kernels/cuda/ops_cuda.h"
+#define BLOOM_CUDA_OR_FAIL(call) return cuda::call
+#else
+#define BLOOM_CUDA_OR_FAIL(call) BLOOM_FAIL("op needs the CUDA backend, absent from this build")
+#endif
+
+namespace bloom::ops {
+
+namespace {
+void check_device(const Context& ctx, const Tensor& t, const char* op) {
+  BLOOM_CHECK(t.device == ctx.device(), "{}: tensor {} is on {} but the context is {}", op,
+              t.shape_str(), device_name(t.device), device_name(ctx.device()));
+}
+}  // namespace
+
+void embedding(Context& ctx, const Tensor& table, const Tensor& ids, int64_t vocab_offset,
+               Tensor& out) {
+  check_device(ctx, out, "embedding");
+  if (ctx.device() == Device::CPU) return cpu::embedding(ctx, table, ids, vocab_offset, out);
+  BLOOM_CUDA_OR_FAIL(embedding(ctx, table, ids, vocab_offset, out));
+}
+
+void layer_norm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                float eps, Tensor& y) {
+  check_device(ctx, y, "layer_norm");
+  if (ctx.device() == Device::CPU) return cpu::layer_norm(ctx, x, gamma, beta, eps, y);
+  BLOOM_CUDA_OR_FAIL(layer_norm(ctx, x, gamma, beta, eps, y));
+}
+
+void add_bias_residual_layer_norm(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
+                                  const Tensor& gamma, const Tensor& beta, float eps, Tensor& y) {
+  check_device(ctx, y, "add_bias_residual_layer_norm");
+  if (ctx.device() == Device::CPU)
+    return cpu::add_bias_residual_layer_norm(ctx, h, bias, x, gamma, beta, eps, y);
+  BLOOM_CUDA_OR_FAIL(add_bias_residual_layer_norm(ctx, h, bias, x, gamma, beta, eps, y));
+}
+
+void linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
+            Tensor& y) {
+  check_device(ctx, y, "linear");
+  if (ctx.device() == Device::CPU) return cpu::linear(ctx, x, w, bias, act, y);
+  BLOOM_CUDA_OR_FAIL(linear(ctx, x, w, bias, act, y));
+}
+
+void attention_alibi(Context& ctx, const Tensor& qkv, const Tensor& cu_seqlens,
+                     const AttentionParams& p, Tensor& out) {
+  check_device(ctx, out, "attention_alibi");
+  if (ctx.device() == Device::CPU) return cpu::attention_alibi(ctx, qkv, cu_seqlens, p, out);
+  BLOOM_CUDA_OR_FAIL(attention_alibi(ctx, qkv, cu_seqlens, p, out));
+}
+
+void gather_rows(Context& ctx, const Tensor& x, const Tensor& rows, Tensor& y) {
+  check_device(ctx, y, "gather_rows");
+  if (ctx.device() == Device::CPU) return cpu::gather_rows(ctx, x, rows, y);
+  BLOOM_CUDA_OR_FAIL(gather_rows(ctx, x, rows, y));
+}
+
+void logits_stats(Context& ctx, const Tensor& logits, const Tensor& targets,
+                  int64_t vocab_offset, Tensor& stats) {
+  check_device(ctx, stats, "logits_stats");
+  if (ctx.device() == Device::CPU) return cpu::logits_stats(ctx, logits, targets, vocab_offset, stats);
+  BLOOM_CUDA_OR_FAIL(logits_stats(ctx, logits, targets, vocab_offset, stats));
+}
+
+}  // namespace bloom::ops

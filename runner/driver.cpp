@@ -1,0 +1,336 @@
+// The job driver (see driver.h). Per run:
+//   layout (Topology, communicators) -> model (kept while path/dtype/backend/tp are unchanged)
+//   -> tokenize -> plan + deal batches -> evaluate this group's batches -> rank 0 writes.
+// Rank 0 is also a worker (DP group 0); between its own batches it drains the results other
+// groups sent, so results are written (and flushed) as batches finish anywhere.
+#include "runner/driver.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/check.h"
+#include "engine/comm_mpi.h"
+#include "io/checkpoint.h"
+#include "io/dataset.h"
+#include "io/tokenizer.h"
+#include "runner/evaluate.h"
+#include "runner/progress.h"
+#include "runner/results_channel.h"
+#ifdef BLOOM_WITH_NCCL
+#include "engine/comm_nccl.h"
+#endif
+
+namespace bloom {
+
+std::atomic<bool> g_stop_requested{false};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Everything that survives from one run to the next while the layout and model stay the same.
+struct Engine {
+  std::string key;  // path|dtype|backend|tp|dp
+  std::unique_ptr<Topology> topo;
+  std::unique_ptr<Context> ctx;
+  std::unique_ptr<Communicator> tp_comm;
+  std::optional<BloomWeights> weights;
+  double load_seconds = 0.0;
+};
+
+void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
+  const std::string key = fmt::format("{}|{}|{}|{}|{}", r.model.path, r.model.dtype,
+                                      r.model.backend, r.parallelism.tp, r.parallelism.dp);
+  if (e.key == key) {
+    e.load_seconds = 0.0;  // weights kept from the previous run
+    return;
+  }
+  e.weights.reset();
+  e.tp_comm.reset();
+  e.topo.reset();
+  const BloomConfig config = BloomConfig::from_file(r.model.path + "/config.json");
+  check_layout(mpi.world_size(), static_cast<int>(r.parallelism.tp),
+               static_cast<int>(r.parallelism.dp), static_cast<int>(config.n_head));
+  e.topo = std::make_unique<Topology>(mpi, static_cast<int>(r.parallelism.tp),
+                                      static_cast<int>(r.parallelism.dp));
+  const Device device = r.model.backend == "cuda" ? Device::CUDA : Device::CPU;
+  if (!e.ctx || e.ctx->device() != device)
+    e.ctx = std::make_unique<Context>(device, device == Device::CUDA ? e.topo->local_rank : 0);
+  if (e.topo->tp == 1) {
+    e.tp_comm = make_local_communicator();
+  } else if (device == Device::CPU) {
+    e.tp_comm = make_mpi_communicator(e.topo->tp_comm);
+  } else {
+#ifdef BLOOM_WITH_NCCL
+    e.tp_comm = make_nccl_communicator(e.topo->tp_comm, *e.ctx);
+#else
+    BLOOM_FAIL("tp > 1 on the cuda backend needs a build with NCCL (BLOOM_WITH_NCCL=ON)");
+#endif
+  }
+  const TpPlan plan = TpPlan::make(config, e.topo->tp_rank, e.topo->tp);
+  const io::Checkpoint ckpt = io::Checkpoint::open(r.model.path);
+  const auto t0 = Clock::now();
+  e.weights.emplace(BloomWeights::load(ckpt, config, plan, parse_dtype(r.model.dtype), *e.ctx,
+                                       static_cast<int>(r.load_threads)));
+  e.ctx->synchronize();
+  e.load_seconds = since(t0);
+  MPI_Allreduce(MPI_IN_PLACE, &e.load_seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  spdlog::info("loaded {} ({} layers, hidden {}, {} heads) as {} on {}: {:.2f} GB per rank in "
+               "{:.2f} s ({:.2f} GB/s)", r.model.path, config.n_layer, config.hidden,
+               config.n_head, r.model.dtype, r.model.backend, e.weights->load_stats.bytes / 1e9,
+               e.load_seconds, e.weights->load_stats.bytes / 1e9 / std::max(e.load_seconds, 1e-9));
+  e.key = key;
+}
+
+std::vector<TokenizedPassage> tokenize(const RunSpec& r, std::vector<io::Example>& examples) {
+  const io::Tokenizer tok = io::Tokenizer::from_file(r.model.tokenizer);
+  examples = io::read_lambada(r.dataset.path, r.dataset.limit > 0 ? r.dataset.limit : -1);
+  std::vector<TokenizedPassage> out(examples.size());
+  for (size_t i = 0; i < examples.size(); ++i) {
+    out[i].context_ids = tok.encode(examples[i].context);
+    out[i].target_ids = tok.encode(examples[i].target);
+    BLOOM_CHECK(!out[i].context_ids.empty() && !out[i].target_ids.empty(),
+                "{}:{}: passage tokenizes to an empty context or target", r.dataset.path,
+                examples[i].line);
+  }
+  return out;
+}
+
+int64_t default_max_tokens(const RunSpec& r) {
+  if (r.batch.max_tokens > 0) return r.batch.max_tokens;
+  // CPU: enough tokens for BLAS to run at speed, small enough to keep memory modest.
+  // CUDA: large GEMMs; memory is checked when the workspace is allocated.
+  return r.model.backend == "cuda" ? 16384 : 4096;
+}
+
+io::RunAttributes base_attributes(const RunSpec& r, const Topology& t, int64_t max_tokens) {
+  io::RunAttributes a;
+  a.model = r.model.path;
+  a.dtype = r.model.dtype;
+  a.backend = r.model.backend;
+  a.batch_size = r.batch.size;
+  a.max_tokens = max_tokens;
+  a.tp = t.tp;
+  a.dp = t.dp;
+  a.extra_strings["method"] = r.method;
+  a.extra_strings["spec"] = r.yaml;
+  a.extra_strings["tokenizer"] = r.model.tokenizer;
+  a.extra_strings["dataset"] = r.dataset.path;
+  return a;
+}
+
+// Gathers every rank's timings on world rank 0.
+std::vector<io::BatchTiming> gather_timings(const std::vector<io::BatchTiming>& mine, int rank,
+                                            int size) {
+  const int bytes = static_cast<int>(mine.size() * sizeof(io::BatchTiming));
+  std::vector<int> counts(static_cast<size_t>(size)), displs(static_cast<size_t>(size));
+  MPI_Gather(&bytes, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  std::vector<io::BatchTiming> all;
+  if (rank == 0) {
+    int total = 0;
+    for (int i = 0; i < size; ++i) displs[i] = total, total += counts[i];
+    all.resize(static_cast<size_t>(total) / sizeof(io::BatchTiming));
+  }
+  MPI_Gatherv(mine.data(), bytes, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, 0,
+              MPI_COMM_WORLD);
+  return all;
+}
+
+struct RunOutcome {
+  bool stopped = false;
+};
+
+RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::ResultsWriter* writer,
+                   const DriverOptions& opt) {
+  const auto wall0 = Clock::now();
+  const int rank = mpi.world_rank();
+  // Resume: rank 0 knows what is finished; everyone learns it.
+  int skip = writer && writer->run_complete(r.name) ? 1 : 0;
+  MPI_Bcast(&skip, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (skip) {
+    spdlog::info("run {}: already complete in {}, skipped", r.name, r.output.path);
+    return {};
+  }
+  prepare_engine(e, r, mpi);
+  const Topology& t = *e.topo;
+
+  const auto tok0 = Clock::now();
+  std::vector<io::Example> examples;
+  const std::vector<TokenizedPassage> data = tokenize(r, examples);
+  const double tokenize_seconds = since(tok0);
+  std::vector<int64_t> lengths;
+  int64_t total_tokens = 0, longest = 0;
+  for (const TokenizedPassage& d : data) {
+    lengths.push_back(d.n_tokens());
+    total_tokens += d.n_tokens();
+    longest = std::max(longest, d.n_tokens());
+  }
+  const int64_t max_tokens = default_max_tokens(r);
+  const std::vector<PlannedBatch> batches = plan_batches(lengths, r.batch.size, max_tokens, t.dp);
+  const int64_t n = static_cast<int64_t>(data.size());
+
+  std::vector<uint8_t> done(static_cast<size_t>(n), 0);
+  if (writer) {
+    writer->begin_run(r.name, n, base_attributes(r, t, max_tokens));
+    done = writer->done_rows(r.name);
+  }
+  MPI_Bcast(done.data(), static_cast<int>(n), MPI_UINT8_T, 0, MPI_COMM_WORLD);
+  const int64_t already = std::count(done.begin(), done.end(), 1);
+  spdlog::info("run {}: {} passages ({} tokens, {} batches, <= {} sequences and <= {} tokens "
+               "each), tp {} x dp {}, {} on {}{}", r.name, n, total_tokens, batches.size(),
+               r.batch.size, max_tokens, t.tp, t.dp, r.model.dtype, r.model.backend,
+               already ? fmt::format(", resuming with {} passages done", already) : "");
+
+  // Workspace for the largest batch of this run.
+  WorkspaceLimits lim;
+  for (const PlannedBatch& b : batches) {
+    int64_t rows = 0;
+    for (int64_t i : b.passages) rows += static_cast<int64_t>(data[i].target_ids.size());
+    lim.max_tokens = std::max(lim.max_tokens, b.n_tokens);
+    lim.max_seqs = std::max<int64_t>(lim.max_seqs, static_cast<int64_t>(b.passages.size()));
+    lim.max_rows = std::max(lim.max_rows, rows);
+  }
+  const int64_t v_local = e.weights->plan.vocab_local;
+  lim.logits_rows = std::clamp<int64_t>((256ll << 20) / (4 * v_local), 1, lim.max_rows);
+  Workspace ws = Workspace::make(e.weights->config, e.weights->plan, e.weights->dtype,
+                                 e.ctx->device(), lim);
+
+  // Evaluate this group's batches; group roots ship results to rank 0.
+  Progress progress(n, already, opt.progress_bar && rank == 0);
+  std::vector<io::BatchTiming> timings;
+  const auto eval0 = Clock::now();
+  bool stopped = false;
+  int ends_pending = t.dp;  // rank 0 waits for every group's end mark
+  auto write = [&](const BatchResults& b) {
+    writer->write_predictions(r.name, b.rows, b.passages);
+    progress.add(static_cast<int64_t>(b.passages.size()), b.n_tokens);
+  };
+  auto drain = [&](bool block) {
+    BatchResults b;
+    bool end = false;
+    while (ends_pending > 0 && receive_one(MPI_COMM_WORLD, block, &b, &end)) {
+      if (end) --ends_pending;
+      else write(b);
+      if (block) break;
+    }
+  };
+  for (const PlannedBatch& b : batches) {
+    if (b.dp_group != t.dp_rank) continue;
+    bool all_done = true;
+    for (int64_t i : b.passages) all_done = all_done && done[static_cast<size_t>(i)];
+    if (all_done) continue;
+    int stop = g_stop_requested.load() ? 1 : 0;  // the TP group stops together
+    MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, t.tp_comm);
+    if (stop) {
+      stopped = true;
+      break;
+    }
+    const auto b0 = Clock::now();
+    const double comm0 = e.tp_comm->seconds();
+    const PackedBatch packed = pack(b, data);
+    BatchResults res;
+    res.batch = b.id;
+    res.n_tokens = b.n_tokens;
+    res.rows = b.passages;
+    res.passages = evaluate_batch(*e.weights, b, packed, data, ws, *e.tp_comm, *e.ctx);
+    io::BatchTiming bt;
+    bt.batch = b.id;
+    bt.rank = rank;
+    bt.dp_rank = t.dp_rank;
+    bt.tp_rank = t.tp_rank;
+    bt.n_sequences = static_cast<int32_t>(b.passages.size());
+    bt.n_tokens = b.n_tokens;
+    bt.start_seconds = std::chrono::duration<double>(b0 - eval0).count();
+    bt.comm_seconds = e.tp_comm->seconds() - comm0;
+    bt.forward_seconds = since(b0) - bt.comm_seconds;
+    timings.push_back(bt);
+    if (rank == 0) {
+      write(res);
+      drain(false);
+    } else if (t.is_group_root()) {
+      send_batch(res, MPI_COMM_WORLD);
+    }
+  }
+  if (t.is_group_root() && rank != 0) send_end(MPI_COMM_WORLD);
+  if (rank == 0) {
+    --ends_pending;  // group 0's own end
+    while (ends_pending > 0) drain(true);
+  }
+  progress.finish();
+  const double evaluate_seconds = since(eval0);
+  int any_stop = stopped ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &any_stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  const std::vector<io::BatchTiming> all_timings = gather_timings(timings, rank, mpi.world_size());
+  int64_t peak = static_cast<int64_t>(e.weights->load_stats.bytes + ws.bytes);
+  MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+  if (!writer) return {any_stop != 0};
+
+  writer->append_timings(r.name, all_timings);
+  if (any_stop) {
+    spdlog::warn("run {}: stopped by a signal; {} keeps every finished batch, rerun with "
+                 "output.resume: true to continue", r.name, r.output.path);
+    return {true};
+  }
+  // Summary over every row of the run (rows finished before a resume included).
+  const std::vector<io::PassageResult> all = writer->read_predictions(r.name);
+  io::RunAttributes a = base_attributes(r, t, max_tokens);
+  double logprob = 0.0;
+  int64_t target_tokens = 0;
+  for (const io::PassageResult& p : all) {
+    a.n_correct += p.correct ? 1 : 0;
+    logprob += p.target_logprob;
+    target_tokens += static_cast<int64_t>(p.target_ids.size());
+  }
+  a.n_examples = n;
+  a.accuracy = static_cast<double>(a.n_correct) / static_cast<double>(n);
+  a.perplexity = std::exp(-logprob / static_cast<double>(target_tokens));
+  a.load_seconds = e.load_seconds;
+  a.tokenize_seconds = tokenize_seconds;
+  a.evaluate_seconds = evaluate_seconds;
+  a.wall_seconds = since(wall0);
+  a.tokens_per_second = static_cast<double>(progress.tokens()) / std::max(evaluate_seconds, 1e-9);
+  a.passages_per_second = static_cast<double>(progress.done() - already) /
+                          std::max(evaluate_seconds, 1e-9);
+  a.peak_device_bytes = peak;
+  writer->finish_run(r.name, a);
+  spdlog::info("run {}: accuracy {:.4f} ({}/{}), perplexity {:.3f}, evaluate {:.2f} s "
+               "({:.0f} tokens/s), wall {:.2f} s", r.name, a.accuracy, a.n_correct, n,
+               a.perplexity, evaluate_seconds, a.tokens_per_second, a.wall_seconds);
+  return {};
+}
+
+}  // namespace
+
+int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt) {
+  const RunSpec& first = job.runs.front();
+  std::unique_ptr<io::ResultsWriter> writer;
+  if (mpi.world_rank() == 0) {
+    const io::OpenMode mode = first.output.resume      ? io::OpenMode::Resume
+                              : first.output.overwrite ? io::OpenMode::Overwrite
+                                                       : io::OpenMode::CreateNew;
+    writer = std::make_unique<io::ResultsWriter>(first.output.path, mode, opt.runner_version,
+                                                 job.source_text);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  Engine engine;
+  for (const RunSpec& r : job.runs) {
+    if (run_one(r, engine, mpi, writer.get(), opt).stopped) return 3;
+  }
+  if (writer) {
+    writer->set_complete(true);
+    spdlog::info("results: {}", writer->path());
+  }
+  return 0;
+}
+
+}  // namespace bloom

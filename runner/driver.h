@@ -1,0 +1,27 @@
+// The job driver: for each run of a job, (re)build the layout and the model when they change,
+// tokenize, plan and deal batches, evaluate this rank's share, and (world rank 0) write every
+// result to the job's HDF5 file as batches finish.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "runner/job_spec.h"
+#include "runner/topology.h"
+
+namespace bloom {
+
+/// Set by the SIGTERM/SIGINT handler: every group stops after its current batch, the file is
+/// flushed and left resumable (complete = 0).
+extern std::atomic<bool> g_stop_requested;
+
+struct DriverOptions {
+  std::string runner_version;
+  bool progress_bar = false;  // live bar on a terminal, else periodic lines
+};
+
+/// Runs every run of `job`. Returns the process exit code: 0 when every run finished, 3 when
+/// stopped by a signal (the file is resumable).
+int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt);
+
+}  // namespace bloom

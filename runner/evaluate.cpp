@@ -1,0 +1,54 @@
+#include "runner/evaluate.h"
+
+#include <algorithm>
+
+#include "engine/check.h"
+
+namespace bloom {
+
+PackedBatch pack(const PlannedBatch& b, const std::vector<TokenizedPassage>& data) {
+  PackedBatch p;
+  p.cu_seqlens.push_back(0);
+  for (int64_t i : b.passages) {
+    const TokenizedPassage& d = data[static_cast<size_t>(i)];
+    const int32_t start = static_cast<int32_t>(p.ids.size());
+    p.ids.insert(p.ids.end(), d.context_ids.begin(), d.context_ids.end());
+    p.ids.insert(p.ids.end(), d.target_ids.begin(), d.target_ids.end());
+    const int32_t ctx_len = static_cast<int32_t>(d.context_ids.size());
+    for (size_t j = 0; j < d.target_ids.size(); ++j) {
+      p.rows.push_back(start + ctx_len + static_cast<int32_t>(j) - 1);  // predicts target j
+      p.targets.push_back(d.target_ids[j]);
+    }
+    p.cu_seqlens.push_back(static_cast<int32_t>(p.ids.size()));
+    p.max_seqlen = std::max<int32_t>(p.max_seqlen, static_cast<int32_t>(d.n_tokens()));
+  }
+  return p;
+}
+
+std::vector<io::PassageResult> evaluate_batch(const BloomWeights& w, const PlannedBatch& plan,
+                                              const PackedBatch& batch,
+                                              const std::vector<TokenizedPassage>& data,
+                                              Workspace& ws, Communicator& tp, Context& ctx) {
+  bloom_forward(w, batch, ws, tp, ctx);
+  const std::vector<RowScore> scores = bloom_score(w, batch, ws, tp, ctx);
+  std::vector<io::PassageResult> out;
+  size_t r = 0;
+  for (int64_t i : plan.passages) {
+    const TokenizedPassage& d = data[static_cast<size_t>(i)];
+    io::PassageResult res;
+    res.index = i;
+    res.context_len = static_cast<int32_t>(d.context_ids.size());
+    res.target_ids = d.target_ids;
+    res.correct = true;
+    for (size_t j = 0; j < d.target_ids.size(); ++j, ++r) {
+      res.predicted_ids.push_back(scores[r].argmax);
+      res.target_logprob += scores[r].logprob;
+      res.correct = res.correct && scores[r].argmax == d.target_ids[j];
+    }
+    out.push_back(std::move(res));
+  }
+  BLOOM_CHECK(r == scores.size(), "scored {} rows but the batch has {}", scores.size(), r);
+  return out;
+}
+
+}  // namespace bloom

@@ -1,0 +1,29 @@
+// One run's evaluation loop on one rank: the engine side of the driver (no file I/O).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "engine/bloom.h"
+#include "io/results_writer.h"
+#include "runner/batching.h"
+
+namespace bloom {
+
+struct TokenizedPassage {
+  std::vector<int32_t> context_ids, target_ids;
+  int64_t n_tokens() const { return static_cast<int64_t>(context_ids.size() + target_ids.size()); }
+};
+
+/// Packs the passages of one planned batch: context + target back to back per sequence; the
+/// scored rows are the positions just before each target token.
+PackedBatch pack(const PlannedBatch& b, const std::vector<TokenizedPassage>& data);
+
+/// Forward + score of one packed batch -> one result per passage (index = dataset row).
+std::vector<io::PassageResult> evaluate_batch(const BloomWeights& w, const PlannedBatch& plan,
+                                              const PackedBatch& batch,
+                                              const std::vector<TokenizedPassage>& data,
+                                              Workspace& ws, Communicator& tp, Context& ctx);
+
+}  // namespace bloom

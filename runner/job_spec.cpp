@@ -1,0 +1,270 @@
+// YAML job file parsing. Shape of a job file (jobs/README.md documents every key):
+//   name, model.{path,dtype,backend,tokenizer}, dataset.{path,limit}, batch.{size,max_tokens},
+//   parallelism.{tp,dp}, output.{path,resume,overwrite}, method, load.threads, sweep.
+#include "runner/job_spec.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "engine/check.h"
+
+namespace bloom {
+
+namespace {
+
+const std::vector<std::string> kKeys = {
+    "name",           "model.path",     "model.dtype",    "model.backend",  "model.tokenizer",
+    "dataset.path",   "dataset.limit",  "batch.size",     "batch.max_tokens", "parallelism.tp",
+    "parallelism.dp", "output.path",    "output.resume",  "output.overwrite", "method",
+    "load.threads"};
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string suggestion(const std::string& key) {
+  std::string best;
+  size_t best_d = 4;
+  for (const std::string& k : kKeys) {
+    const size_t d = std::min(edit_distance(key, k),
+                              edit_distance(key.substr(key.rfind('.') + 1), k.substr(k.rfind('.') + 1)) +
+                                  (key.substr(0, key.rfind('.') + 1) == k.substr(0, k.rfind('.') + 1) ? 0 : 3));
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  return best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best);
+}
+
+std::string where(const std::string& origin, const YAML::Node& n) {
+  const YAML::Mark m = n.Mark();
+  if (m.line < 0) return origin;
+  return fmt::format("{}:{}:{}", origin, m.line + 1, m.column + 1);
+}
+
+std::string expand_env(const std::string& s, const std::string& at) {
+  static const std::regex re(R"(\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\})");
+  std::string out;
+  auto begin = std::sregex_iterator(s.begin(), s.end(), re);
+  size_t last = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    const std::smatch& m = *it;
+    out += s.substr(last, static_cast<size_t>(m.position(0)) - last);
+    const char* v = std::getenv(m[1].str().c_str());
+    if (v && *v) {
+      out += v;
+    } else if (m[2].matched) {
+      out += m[3].str();
+    } else {
+      BLOOM_FAIL("{}: environment variable {} is not set (write ${{{}:-default}} for a default)",
+                 at, m[1].str(), m[1].str());
+    }
+    last = static_cast<size_t>(m.position(0) + m.length(0));
+  }
+  return out + s.substr(last);
+}
+
+// Flattens a mapping into dotted keys -> scalar nodes, rejecting unknown keys.
+void flatten(const YAML::Node& n, const std::string& prefix, const std::string& origin,
+             std::map<std::string, YAML::Node>& out) {
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    BLOOM_CHECK(it->first.IsScalar(), "{}: keys must be plain names", where(origin, it->first));
+    const std::string key = prefix + it->first.as<std::string>();
+    if (key == "sweep") continue;
+    if (it->second.IsMap()) {
+      bool is_section = false;
+      for (const std::string& k : kKeys) is_section |= k.rfind(key + ".", 0) == 0;
+      BLOOM_CHECK(is_section, "{}: unknown key '{}'{}", where(origin, it->first), key, suggestion(key));
+      flatten(it->second, key + ".", origin, out);
+      continue;
+    }
+    const bool known = std::find(kKeys.begin(), kKeys.end(), key) != kKeys.end();
+    if (!known) {
+      bool is_section = false;
+      for (const std::string& k : kKeys) is_section |= k.rfind(key + ".", 0) == 0;
+      BLOOM_CHECK(!is_section, "{}: '{}' must be a mapping (with keys such as {}.path)",
+                  where(origin, it->first), key, key);
+      BLOOM_FAIL("{}: unknown key '{}'{}", where(origin, it->first), key, suggestion(key));
+    }
+    BLOOM_CHECK(it->second.IsScalar(), "{}: '{}' must be a single value, not a list or mapping",
+                where(origin, it->second), key);
+    out[key] = it->second;
+  }
+}
+
+struct Value {
+  std::string text;
+  std::string at;  // file:line:col
+};
+
+int64_t as_int(const Value& v, const std::string& key, int64_t min) {
+  int64_t x = 0;
+  size_t used = 0;
+  try {
+    x = std::stoll(v.text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  BLOOM_CHECK(used == v.text.size() && !v.text.empty(), "{}: {} must be an integer, got '{}'",
+              v.at, key, v.text);
+  BLOOM_CHECK(x >= min, "{}: {} must be >= {}, got {}", v.at, key, min, x);
+  return x;
+}
+
+bool as_bool(const Value& v, const std::string& key) {
+  if (v.text == "true" || v.text == "True" || v.text == "yes") return true;
+  if (v.text == "false" || v.text == "False" || v.text == "no") return false;
+  BLOOM_FAIL("{}: {} must be true or false, got '{}'", v.at, key, v.text);
+}
+
+std::string one_of(const Value& v, const std::string& key, std::initializer_list<const char*> ok) {
+  std::string list;
+  for (const char* o : ok) {
+    if (v.text == o) return v.text;
+    list += (list.empty() ? "" : ", ") + std::string(o);
+  }
+  BLOOM_FAIL("{}: {} must be one of {}, got '{}'", v.at, key, list, v.text);
+}
+
+RunSpec make_run(const std::map<std::string, Value>& kv, const std::string& origin) {
+  RunSpec r;
+  auto get = [&](const std::string& k) -> const Value* {
+    auto it = kv.find(k);
+    return it == kv.end() ? nullptr : &it->second;
+  };
+  auto need = [&](const std::string& k) -> const Value& {
+    const Value* v = get(k);
+    BLOOM_CHECK(v && !v->text.empty(), "{}: missing required key '{}'", origin, k);
+    return *v;
+  };
+  r.name = need("name").text;
+  r.model.path = need("model.path").text;
+  if (auto* v = get("model.dtype")) r.model.dtype = one_of(*v, "model.dtype", {"fp32", "fp16", "bf16"});
+  if (auto* v = get("model.backend")) r.model.backend = one_of(*v, "model.backend", {"cpu", "cuda"});
+  r.model.tokenizer = get("model.tokenizer") ? get("model.tokenizer")->text
+                                             : r.model.path + "/tokenizer.json";
+  r.dataset.path = need("dataset.path").text;
+  if (auto* v = get("dataset.limit")) r.dataset.limit = as_int(*v, "dataset.limit", 0);
+  if (auto* v = get("batch.size")) r.batch.size = as_int(*v, "batch.size", 1);
+  if (auto* v = get("batch.max_tokens")) r.batch.max_tokens = as_int(*v, "batch.max_tokens", 0);
+  if (auto* v = get("parallelism.tp")) r.parallelism.tp = as_int(*v, "parallelism.tp", 1);
+  if (auto* v = get("parallelism.dp")) r.parallelism.dp = as_int(*v, "parallelism.dp", 0);
+  r.output.path = need("output.path").text;
+  if (auto* v = get("output.resume")) r.output.resume = as_bool(*v, "output.resume");
+  if (auto* v = get("output.overwrite")) r.output.overwrite = as_bool(*v, "output.overwrite");
+  BLOOM_CHECK(!(r.output.resume && r.output.overwrite), "{}: output.resume and output.overwrite "
+              "exclude each other", origin);
+  if (auto* v = get("method")) r.method = one_of(*v, "method", {"teacher_forced"});
+  if (auto* v = get("load.threads")) r.load_threads = as_int(*v, "load.threads", 1);
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  for (const auto& [k, v] : kv) e << YAML::Key << k << YAML::Value << v.text;
+  e << YAML::EndMap;
+  r.yaml = e.c_str();
+  return r;
+}
+
+}  // namespace
+
+const std::vector<std::string>& job_spec_keys() { return kKeys; }
+
+JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    BLOOM_FAIL("{}:{}:{}: YAML syntax error: {}", origin, e.mark.line + 1, e.mark.column + 1, e.msg);
+  }
+  BLOOM_CHECK(root.IsMap(), "{}: a job file is a YAML mapping with keys such as name, model, "
+              "dataset, output", origin);
+  std::map<std::string, YAML::Node> nodes;
+  flatten(root, "", origin, nodes);
+  std::map<std::string, Value> base;
+  for (const auto& [k, n] : nodes) {
+    const std::string at = where(origin, n);
+    base[k] = {expand_env(n.Scalar(), at), at};
+  }
+
+  // Sweep axes, in file order.
+  std::vector<std::pair<std::string, std::vector<Value>>> axes;
+  if (root["sweep"]) {
+    const YAML::Node sw = root["sweep"];
+    BLOOM_CHECK(sw.IsMap(), "{}: sweep must map dotted keys to lists of values", where(origin, sw));
+    for (auto it = sw.begin(); it != sw.end(); ++it) {
+      const std::string key = it->first.as<std::string>();
+      const std::string at = where(origin, it->first);
+      BLOOM_CHECK(std::find(kKeys.begin(), kKeys.end(), key) != kKeys.end() && key != "name",
+                  "{}: unknown sweep key 'sweep.{}'{}", at, key, suggestion(key));
+      BLOOM_CHECK(it->second.IsSequence() && it->second.size() > 0,
+                  "{}: sweep.{} must be a non-empty list of values", at, key);
+      std::vector<Value> vals;
+      for (const YAML::Node& v : it->second) {
+        BLOOM_CHECK(v.IsScalar(), "{}: sweep.{} values must be scalars", where(origin, v), key);
+        vals.push_back({expand_env(v.Scalar(), where(origin, v)), where(origin, v)});
+      }
+      axes.push_back({key, std::move(vals)});
+    }
+  }
+
+  JobSpec job;
+  job.source_path = origin;
+  job.source_text = text;
+  auto name_it = base.find("name");
+  BLOOM_CHECK(name_it != base.end() && !name_it->second.text.empty(), "{}: missing required key 'name'",
+              origin);
+  job.name = name_it->second.text;
+  BLOOM_CHECK(job.name.find('/') == std::string::npos, "{}: name must not contain '/'",
+              name_it->second.at);
+  // Cartesian product, the last axis varying fastest.
+  std::vector<size_t> pos(axes.size(), 0);
+  std::set<std::string> seen;
+  while (true) {
+    std::map<std::string, Value> kv = base;
+    std::string run_name = axes.empty() ? job.name : "";
+    std::vector<std::pair<std::string, std::string>> point;
+    for (size_t a = 0; a < axes.size(); ++a) {
+      const Value& v = axes[a].second[pos[a]];
+      kv[axes[a].first] = v;
+      point.push_back({axes[a].first, v.text});
+      run_name += (a ? "," : "") + axes[a].first.substr(axes[a].first.rfind('.') + 1) + "=" + v.text;
+    }
+    RunSpec r = make_run(kv, origin);
+    r.name = run_name;
+    r.sweep_values = point;
+    BLOOM_CHECK(seen.insert(r.name).second, "{}: sweep gives two runs named '{}'", origin, r.name);
+    job.runs.push_back(std::move(r));
+    size_t a = axes.size();
+    while (a > 0 && ++pos[a - 1] == axes[a - 1].second.size()) pos[--a] = 0;
+    if (a == 0) break;
+  }
+  // Runs of one job share its output file.
+  for (const RunSpec& r : job.runs)
+    BLOOM_CHECK(r.output.path == job.runs[0].output.path, "{}: output.path cannot be swept", origin);
+  return job;
+}
+
+JobSpec load_job_spec(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  BLOOM_CHECK(in.good(), "cannot open job file '{}'", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_job_spec(ss.str(), path);
+}
+
+}  // namespace bloom

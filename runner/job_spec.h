@@ -1,0 +1,59 @@
+// JobSpec: a YAML job file -> plain structs, validated with the key path in every message.
+// A spec may carry `sweep:` (dotted key -> list of values); expand_runs() turns it into the
+// cartesian product of RunSpecs, each a fully resolved, validated configuration.
+// `${VAR}` and `${VAR:-default}` in string values are replaced from the environment.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bloom {
+
+struct RunSpec {
+  std::string name;  // run group name in the results file
+  std::vector<std::pair<std::string, std::string>> sweep_values;  // this point of the sweep
+  struct {
+    std::string path;
+    std::string dtype = "fp32";    // fp32 | fp16 | bf16
+    std::string backend = "cpu";   // cpu | cuda
+    std::string tokenizer;         // default: <path>/tokenizer.json
+  } model;
+  struct {
+    std::string path;
+    int64_t limit = 0;  // 0: all passages
+  } dataset;
+  struct {
+    int64_t size = 16;        // sequences per batch (cap)
+    int64_t max_tokens = 0;   // tokens per batch (0: derived: CPU 4096, CUDA from free memory)
+  } batch;
+  struct {
+    int64_t tp = 1;
+    int64_t dp = 0;  // 0: world size / tp
+  } parallelism;
+  struct {
+    std::string path;
+    bool resume = false;
+    bool overwrite = false;
+  } output;
+  std::string method = "teacher_forced";  // the only method so far
+  int64_t load_threads = 4;
+  std::string yaml;  // this run's resolved spec as YAML (stored in the results file)
+};
+
+struct JobSpec {
+  std::string name;
+  std::string source_path;
+  std::string source_text;
+  std::vector<RunSpec> runs;  // one per sweep point (one when there is no sweep)
+};
+
+/// Parses and validates a job file; every error names the file, the key path and the line.
+JobSpec load_job_spec(const std::string& path);
+/// Same, from text (`origin` names it in messages).
+JobSpec parse_job_spec(const std::string& text, const std::string& origin);
+/// The keys a job file may hold (dotted), for help texts and suggestions.
+const std::vector<std::string>& job_spec_keys();
+
+}  // namespace bloom

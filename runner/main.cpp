@@ -1,0 +1,145 @@
+// runner: the bloom-eval command line.
+//   runner JOB.yaml | runner run JOB.yaml   evaluate every run of a job (under mpirun/srun too)
+//   runner validate JOB.yaml [--world N]    expand and check a job, print the runs it would make
+//   runner tokenize --tokenizer FILE        text lines (or {"text": ...} lines) -> JSON id arrays
+//   runner make-model --like NAME ...       write a random HF-format BLOOM checkpoint
+// Every error is caught here: logged, flushed, and the MPI job aborted (a lone exit() would
+// leave the other ranks waiting in a collective).
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <mpi.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/check.h"
+#include "runner/driver.h"
+#include "runner/job_spec.h"
+#include "runner/log.h"
+#include "runner/make_model.h"
+#include "runner/tokenize_cmd.h"
+#include "runner/topology.h"
+#include "runner/validate_cmd.h"
+
+#ifndef BLOOM_VERSION
+#define BLOOM_VERSION "unknown"
+#endif
+
+namespace {
+
+void on_signal(int) { bloom::g_stop_requested = true; }
+
+// `runner JOB.yaml` means `runner run JOB.yaml`.
+std::vector<std::string> normalize_args(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  static const char* kCommands[] = {"run", "validate", "tokenize", "make-model"};
+  if (!args.empty() && args[0][0] != '-') {
+    bool is_cmd = false;
+    for (const char* c : kCommands) is_cmd = is_cmd || args[0] == c;
+    if (!is_cmd) args.insert(args.begin(), "run");
+  }
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bloom-eval runner " BLOOM_VERSION
+               ": evaluates BLOOM language models on LAMBADA as described by a YAML job file, "
+               "over MPI (data-parallel groups of tensor-parallel engines), writing every "
+               "prediction and timing to HDF5."};
+  app.set_version_flag("--version", BLOOM_VERSION);
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+
+  std::string job_path;
+  auto* run = app.add_subcommand("run", "Evaluate every run of a job file (the default command: "
+                                        "`runner JOB.yaml`). Launch under mpirun/srun for "
+                                        "several ranks; jobs/README.md documents the keys.");
+  run->add_option("job", job_path, "YAML job file")->required()->check(CLI::ExistingFile);
+
+  std::string validate_path;
+  int validate_world = 0;
+  auto* validate = app.add_subcommand("validate", "Expand and check a job file without running "
+                                                  "it; print the runs it would make.");
+  validate->add_option("job", validate_path, "YAML job file")->required();
+  validate->add_option("--world", validate_world,
+                       "number of MPI ranks to check the layout against (default: tp x dp of "
+                       "each run, or the ranks of this launch)");
+
+  std::string tokenizer_path;
+  auto* tokenize = app.add_subcommand("tokenize", "Read lines of text on stdin (a line holding a "
+                                                  "JSON object with a \"text\" field is taken as "
+                                                  "that text) and print one JSON array of token "
+                                                  "ids per line.");
+  tokenize->add_option("--tokenizer", tokenizer_path, "HF tokenizer.json")->required();
+
+  bloom::MakeModelOptions mm;
+  std::string shard = "5GB";
+  std::string presets;
+  for (const std::string& p : bloom::make_model_presets()) presets += (presets.empty() ? "" : ", ") + p;
+  auto* make = app.add_subcommand("make-model", "Write a BLOOM checkpoint with random weights in "
+                                                "HF's format (config.json + safetensors), for "
+                                                "tests and benchmarks.");
+  make->add_option("--like", mm.like, "shape preset: " + presets)->required();
+  make->add_option("--dtype", mm.dtype, "fp32, fp16 or bf16")->default_val("fp16");
+  make->add_option("--out", mm.out, "output folder")->required();
+  make->add_option("--tokenizer", mm.tokenizer, "tokenizer.json to copy into the folder");
+  make->add_option("--seed", mm.seed, "random seed")->default_val(0);
+  make->add_option("--n-layer", mm.n_layer, "override the preset's layer count");
+  make->add_option("--hidden", mm.hidden, "override the preset's hidden size");
+  make->add_option("--n-head", mm.n_head, "override the preset's head count");
+  make->add_option("--vocab", mm.vocab, "override the preset's vocabulary size");
+  make->add_option("--max-shard-size", shard, "shard files above this size (e.g. 5GB)");
+  make->add_option("--threads", mm.threads, "writer threads (0: all cores)");
+
+  const std::vector<std::string> args = normalize_args(argc, argv);
+  std::vector<const char*> cargs = {argv[0]};
+  for (const std::string& a : args) cargs.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(cargs.size()), const_cast<char**>(cargs.data()));
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  // Commands that need no MPI.
+  try {
+    if (*tokenize) return bloom::tokenize_main(tokenizer_path, std::cin, std::cout);
+    if (*make) {
+      bloom::setup_logging(0, 0, 0, verbose);
+      mm.max_shard_bytes = bloom::parse_byte_size(shard);
+      return bloom::make_model_main(mm);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+
+  bloom::MpiSession mpi(&argc, &argv);
+  bloom::setup_logging(mpi.world_rank(), 0, 0, verbose);
+  try {
+    if (*validate) {
+      const int world = validate_world > 0 ? validate_world : 0;
+      return bloom::validate_main(validate_path, world, mpi.world_rank() == 0);
+    }
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGINT, on_signal);
+    const bloom::JobSpec job = bloom::load_job_spec(job_path);
+    bloom::DriverOptions opt;
+    opt.runner_version = BLOOM_VERSION;
+    opt.progress_bar = isatty(STDOUT_FILENO) != 0;
+    return bloom::run_job(job, mpi, opt);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    spdlog::default_logger()->flush();
+    std::fflush(stdout);
+    if (mpi.world_size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
+  }
+}

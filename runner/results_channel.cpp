@@ -1,0 +1,81 @@
+#include "runner/results_channel.h"
+
+#include <cstring>
+
+#include "engine/check.h"
+
+namespace bloom {
+
+std::vector<int64_t> pack_batch(const BatchResults& b) {
+  std::vector<int64_t> m = {b.batch, b.n_tokens, static_cast<int64_t>(b.passages.size())};
+  for (size_t i = 0; i < b.passages.size(); ++i) {
+    const io::PassageResult& p = b.passages[i];
+    int64_t lp;
+    std::memcpy(&lp, &p.target_logprob, sizeof(lp));
+    m.insert(m.end(), {b.rows[i], p.index, p.correct ? 1 : 0, lp, p.context_len,
+                       static_cast<int64_t>(p.target_ids.size())});
+    m.insert(m.end(), p.target_ids.begin(), p.target_ids.end());
+    m.insert(m.end(), p.predicted_ids.begin(), p.predicted_ids.end());
+  }
+  return m;
+}
+
+BatchResults unpack_batch(const std::vector<int64_t>& m) {
+  BLOOM_CHECK(m.size() >= 3, "truncated results message");
+  BatchResults b;
+  b.batch = m[0];
+  b.n_tokens = m[1];
+  size_t at = 3;
+  for (int64_t i = 0; i < m[2]; ++i) {
+    BLOOM_CHECK(at + 6 <= m.size(), "truncated results message");
+    io::PassageResult p;
+    b.rows.push_back(m[at]);
+    p.index = m[at + 1];
+    p.correct = m[at + 2] != 0;
+    std::memcpy(&p.target_logprob, &m[at + 3], sizeof(double));
+    p.context_len = static_cast<int32_t>(m[at + 4]);
+    const size_t n = static_cast<size_t>(m[at + 5]);
+    at += 6;
+    BLOOM_CHECK(at + 2 * n <= m.size(), "truncated results message");
+    p.target_ids.assign(m.begin() + at, m.begin() + at + n);
+    p.predicted_ids.assign(m.begin() + at + n, m.begin() + at + 2 * n);
+    at += 2 * n;
+    b.passages.push_back(std::move(p));
+  }
+  return b;
+}
+
+void send_batch(const BatchResults& b, MPI_Comm world) {
+  const std::vector<int64_t> m = pack_batch(b);
+  BLOOM_CHECK(MPI_Send(m.data(), static_cast<int>(m.size()), MPI_INT64_T, 0, kTagBatch, world) ==
+                  MPI_SUCCESS,
+              "sending batch {} results to rank 0 failed", b.batch);
+}
+
+void send_end(MPI_Comm world) {
+  int64_t zero = 0;
+  BLOOM_CHECK(MPI_Send(&zero, 1, MPI_INT64_T, 0, kTagEnd, world) == MPI_SUCCESS,
+              "sending the end-of-run mark to rank 0 failed");
+}
+
+bool receive_one(MPI_Comm world, bool block, BatchResults* out, bool* end) {
+  MPI_Status st;
+  if (block) {
+    MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, world, &st);
+  } else {
+    int flag = 0;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world, &flag, &st);
+    if (!flag) return false;
+  }
+  BLOOM_CHECK(st.MPI_TAG == kTagBatch || st.MPI_TAG == kTagEnd, "unexpected MPI message tag {} from rank {}",
+              st.MPI_TAG, st.MPI_SOURCE);
+  int count = 0;
+  MPI_Get_count(&st, MPI_INT64_T, &count);
+  std::vector<int64_t> m(static_cast<size_t>(count));
+  MPI_Recv(m.data(), count, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG, world, MPI_STATUS_IGNORE);
+  *end = st.MPI_TAG == kTagEnd;
+  if (!*end) *out = unpack_batch(m);
+  return true;
+}
+
+}  // namespace bloom
