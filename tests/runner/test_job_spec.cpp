@@ -67,9 +67,9 @@ TEST(JobSpec, EnvironmentVariables) {
 }
 
 TEST(JobSpec, ErrorsNameTheKeyAndLine) {
-  EXPECT_NE(error_of(std::string(kBase) + "batch:\n  sise: 4\n").find("job.yaml:8:3: unknown key 'batch.sise' (did you mean 'batch.size'?)"),
+  EXPECT_NE(error_of(std::string(kBase) + "batch:\n  sise: 4\n").find("job.yaml:9:3: unknown key 'batch.sise' (did you mean 'batch.size'?)"),
             std::string::npos) << error_of(std::string(kBase) + "batch:\n  sise: 4\n");
-  EXPECT_NE(error_of(std::string(kBase) + "batch:\n  size: many\n").find("job.yaml:8:9: batch.size must be an integer"),
+  EXPECT_NE(error_of(std::string(kBase) + "batch:\n  size: many\n").find("job.yaml:9:9: batch.size must be an integer"),
             std::string::npos);
   EXPECT_NE(error_of(std::string(kBase) + "batch:\n  size: 0\n").find("batch.size must be >= 1"), std::string::npos);
   EXPECT_NE(error_of(std::string(kBase) + "model2: 1\n").find("unknown key 'model2'"), std::string::npos);

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the runner (CTest runs each case as its own test).
+
+usage: test_end_to_end.py RUNNER MPIEXEC CASE
+
+Cases:
+  reference   the runner on the 256 passages of tiny-bloom's lambada_reference.jsonl (HF
+              transformers, float64): predicted_ids where HF's margin > 1e-3, correct,
+              target_logprob within 1e-3; the schema of the results file.
+  layouts     (tp, dp) in (1,1) (2,1) (3,1) (1,2) (2,2) (1,4) over mpirun: identical
+              predicted_ids (margin > 1e-3) and correct, target_logprob within 1e-4, each
+              also checked against HF's reference.
+  sweep       a sweep of 4 points lands in one file, one group per point, same answers.
+  resume      a 2-rank job killed with SIGKILL mid-run, restarted with output.resume, ends
+              with the results of an uninterrupted run; an existing file without resume is
+              refused and left untouched.
+  abort       a job whose rank dies (SIGKILL of one rank) exits non-zero within 30 s.
+  validate    `runner validate` accepts a good job and rejects a bad layout clearly.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = os.path.join(ROOT, "tests/data/tiny-bloom")
+LAMBADA = os.path.join(ROOT, "tests/data/lambada/lambada_test.jsonl")
+RUNNER, MPIEXEC = sys.argv[1], sys.argv[2]
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+FAILED = []
+
+
+def check(cond, msg):
+    print(("ok   " if cond else "FAIL ") + msg, flush=True)
+    if not cond:
+        FAILED.append(msg)
+
+
+def job(tmp, name, out, limit=256, extra=""):
+    path = os.path.join(tmp, name + ".yaml")
+    with open(path, "w") as f:
+        f.write(f"""name: {name}
+model:
+  path: {TINY}
+dataset:
+  path: {LAMBADA}
+  limit: {limit}
+batch:
+  size: 16
+  max_tokens: 1024
+output:
+  path: {out}
+{extra}""")
+    return path
+
+
+def run(args, n=1, timeout=600, check_rc=True):
+    cmd = [RUNNER] + args if n == 1 else [MPIEXEC, "--oversubscribe", "-n", str(n), RUNNER] + args
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    if check_rc and p.returncode != 0:
+        print(p.stdout[-3000:], p.stderr[-3000:])
+    return p
+
+
+def reference():
+    return [json.loads(l) for l in open(os.path.join(TINY, "lambada_reference.jsonl"))]
+
+
+def predictions(path, run):
+    g = h5py.File(path, "r")["runs"][run]["predictions"]
+    return {k: g[k][()] for k in g.keys()}
+
+
+def compare_to_reference(pred, what):
+    ref = reference()
+    n = len(pred["index"])
+    check(list(pred["index"]) == list(range(n)), f"{what}: rows in dataset order")
+    lp = np.array([r["target_logprob"] for r in ref[:n]])
+    err = np.abs(pred["target_logprob"] - lp).max()
+    check(err < 1e-3, f"{what}: max |target_logprob - HF| = {err:.2e} < 1e-3")
+    check(all(bool(pred["correct"][i]) == ref[i]["correct"] for i in range(n)), f"{what}: correct == HF")
+    same = [list(pred["predicted_ids"][i]) == ref[i]["teacher_forced_argmax"]
+            for i in range(n) if ref[i]["first_margin"] > 1e-3]
+    check(all(same) and len(same) > 0.9 * n, f"{what}: predicted_ids == HF argmax on {sum(same)}/{len(same)} passages")
+
+
+def case_reference(tmp):
+    out = os.path.join(tmp, "ref.h5")
+    p = run([job(tmp, "ref", out)])
+    check(p.returncode == 0, "runner exits 0")
+    check("accuracy" in p.stdout and out in p.stdout, "prints accuracy and the results path")
+    f = h5py.File(out, "r")
+    check(f.attrs["schema"] == "bloom-eval/1", "schema attribute")
+    check(int(f.attrs["complete"]) == 1, "file marked complete")
+    check("name: ref" in f.attrs["job_spec"], "job spec stored")
+    r = f["runs/ref"]
+    for k in ["accuracy", "n_correct", "n_examples", "perplexity", "model", "dtype", "backend",
+              "batch_size", "tp", "dp", "load_seconds", "tokenize_seconds", "evaluate_seconds",
+              "wall_seconds", "tokens_per_second"]:
+        check(k in r.attrs, f"run attribute {k}")
+    pred = predictions(out, "ref")
+    compare_to_reference(pred, "tp1 dp1")
+    n_correct = int(pred["correct"].sum())
+    check(int(r.attrs["n_correct"]) == n_correct and r.attrs["n_examples"] == 256, "n_correct/n_examples agree with rows")
+    ppl = np.exp(-pred["target_logprob"].sum() / pred["target_len"].sum())
+    check(abs(r.attrs["perplexity"] - ppl) < 1e-6 * ppl, "perplexity = exp(-sum logprob / target tokens)")
+    check(len(r["timings/batch"]) >= 256 // 16, "per-batch timings")
+
+
+LAYOUTS = [(1, 1), (2, 1), (3, 1), (1, 2), (2, 2), (1, 4)]
+
+
+def case_layouts(tmp):
+    results = {}
+    for tp, dp in LAYOUTS:
+        out = os.path.join(tmp, f"tp{tp}dp{dp}.h5")
+        p = run([job(tmp, f"tp{tp}dp{dp}", out, extra=f"parallelism:\n  tp: {tp}\n")], n=tp * dp)
+        check(p.returncode == 0, f"tp {tp} dp {dp}: exit 0")
+        if p.returncode == 0:
+            results[(tp, dp)] = predictions(out, f"tp{tp}dp{dp}")
+            compare_to_reference(results[(tp, dp)], f"tp {tp} dp {dp}")
+    base = results.get((1, 1))
+    ref = reference()
+    for key, pred in results.items():
+        if base is None or key == (1, 1):
+            continue
+        d = np.abs(pred["target_logprob"] - base["target_logprob"]).max()
+        check(d < 1e-4, f"tp {key[0]} dp {key[1]} vs tp 1 dp 1: max logprob diff {d:.2e} < 1e-4")
+        check((pred["correct"] == base["correct"]).all(), f"tp {key[0]} dp {key[1]}: same correct")
+        same = all(list(pred["predicted_ids"][i]) == list(base["predicted_ids"][i])
+                   for i in range(len(ref)) if ref[i]["first_margin"] > 1e-3)
+        check(same, f"tp {key[0]} dp {key[1]}: same predicted_ids")
+
+
+def case_sweep(tmp):
+    out = os.path.join(tmp, "sweep.h5")
+    p = run([job(tmp, "sw", out, limit=64,
+                 extra="sweep:\n  parallelism.tp: [1, 2]\n  batch.size: [4, 32]\n")], n=2)
+    check(p.returncode == 0, "sweep exits 0")
+    f = h5py.File(out, "r")
+    names = sorted(f["runs"].keys())
+    check(names == sorted(["tp=1,size=4", "tp=1,size=32", "tp=2,size=4", "tp=2,size=32"]), f"one group per point: {names}")
+    first = predictions(out, names[0])
+    for n in names:
+        r = f["runs"][n]
+        check(int(r.attrs["complete"]) == 1 and r.attrs["n_examples"] == 64, f"{n} complete")
+        d = np.abs(predictions(out, n)["target_logprob"] - first["target_logprob"]).max()
+        check(d < 1e-4, f"{n}: same logprobs as {names[0]} ({d:.1e})")
+    check(int(f["runs/tp=2,size=4"].attrs["tp"]) == 2 and int(f["runs/tp=1,size=32"].attrs["dp"]) == 2,
+          "layout attributes (tp 2 x dp 1, tp 1 x dp 2)")
+
+
+def case_resume(tmp):
+    clean = os.path.join(tmp, "clean.h5")
+    extra = "parallelism:\n  tp: 2\n"
+    p = run([job(tmp, "clean", clean, limit=1500, extra=extra)], n=2)
+    check(p.returncode == 0, "clean run exits 0")
+    # The same job, killed mid-run.
+    out = os.path.join(tmp, "killed.h5")
+    spec = job(tmp, "killed", out, limit=1500, extra=extra + "  dp: 1\n")
+    proc = subprocess.Popen([MPIEXEC, "--oversubscribe", "-n", "2", RUNNER, spec], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    time.sleep(float(os.environ.get("BLOOM_TEST_KILL_AFTER", "4")))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run(["pkill", "-9", "-f", spec])
+    with h5py.File(out, "r") as f:
+        done = int(f["runs/killed/predictions/done"][()].sum())
+        complete = int(f.attrs["complete"])
+    check(0 < done < 1500 and complete == 0, f"killed mid-run: {done}/1500 rows done, complete=0")
+    # Without resume the file is refused and left as it was.
+    before = os.path.getmtime(out)
+    p = run([spec], n=2, check_rc=False)
+    check(p.returncode != 0 and "exists" in (p.stdout + p.stderr), "existing file refused without resume")
+    check(os.path.getmtime(out) == before, "refused file untouched")
+    with open(spec, "a") as f:
+        f.write("  resume: true\n")
+    p = run([spec], n=2)
+    check(p.returncode == 0 and "resuming with" in p.stdout, "resumed run exits 0 and says it resumed")
+    a, b = predictions(clean, "clean"), predictions(out, "killed")
+    for k in ["index", "correct", "target_logprob", "context_len", "target_len"]:
+        check(np.array_equal(a[k], b[k]), f"resumed == clean: {k}")
+    check(all(np.array_equal(x, y) for x, y in zip(a["predicted_ids"], b["predicted_ids"])), "resumed == clean: predicted_ids")
+    check(int(h5py.File(out, "r").attrs["complete"]) == 1, "resumed file complete")
+
+
+def case_abort(tmp):
+    out = os.path.join(tmp, "abort.h5")
+    spec = job(tmp, "abort", out, limit=3000, extra="parallelism:\n  tp: 1\n")
+    t0 = time.time()
+    proc = subprocess.Popen([MPIEXEC, "--oversubscribe", "-n", "3", RUNNER, spec], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    time.sleep(3)
+    victims = subprocess.run(["pgrep", "-f", f"{RUNNER} {spec}"], capture_output=True, text=True).stdout.split()
+    victims = [v for v in victims if int(v) != proc.pid]
+    check(len(victims) == 3, f"3 ranks running ({len(victims)})")
+    if victims:
+        os.kill(int(victims[-1]), signal.SIGKILL)
+    try:
+        proc.wait(timeout=30)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        rc = None
+    took = time.time() - t0
+    check(rc is not None and rc != 0, f"job ends non-zero ({rc}) within 30 s ({took:.1f} s)")
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-f", f"{RUNNER} {spec}"], capture_output=True, text=True).stdout.split()
+    check(not left, "no rank left running")
+    with h5py.File(out, "r") as f:
+        check(int(f.attrs["complete"]) == 0, "results file marked incomplete")
+
+
+def case_validate(tmp):
+    good = job(tmp, "v", os.path.join(tmp, "v.h5"), extra="sweep:\n  parallelism.tp: [1, 2, 3]\n")
+    p = run(["validate", good])
+    check(p.returncode == 0 and p.stdout.count("tp ") >= 3, "validate lists 3 runs")
+    bad = job(tmp, "b", os.path.join(tmp, "b.h5"), extra="parallelism:\n  tp: 4\n")
+    p = run(["validate", bad], check_rc=False)
+    msg = p.stdout + p.stderr
+    check(p.returncode != 0 and "tp = 4 does not divide the model's 6 attention heads" in msg, "bad tp rejected: " + msg.strip()[-200:])
+    bad = job(tmp, "c", os.path.join(tmp, "c.h5"), extra="parallelism:\n  tp: 2\n  dp: 3\n")
+    p = run(["validate", bad, "--world", "4"], check_rc=False)
+    check(p.returncode != 0 and "parallelism.dp = 3" in p.stdout + p.stderr, "bad dp rejected")
+    p = run(["validate", job(tmp, "d", "/nonexistent/dir/out.h5")], check_rc=False)
+    check(p.returncode != 0 and "/nonexistent/dir" in p.stdout + p.stderr, "missing output folder rejected")
+
+
+if __name__ == "__main__":
+    case = sys.argv[3]
+    with tempfile.TemporaryDirectory() as tmp:
+        globals()["case_" + case](tmp)
+    print(f"{case}: {'FAILED: ' + '; '.join(FAILED) if FAILED else 'all checks passed'}")
+    sys.exit(1 if FAILED else 0)
