@@ -1,0 +1,248 @@
+// Communicator over NCCL for tensor parallelism on GPUs. The root of the MPI group creates the
+// ncclUniqueId, MPI_Bcast hands it to the others, every rank calls ncclCommInitRank on its
+// Context's device. Collectives run on the Context's stream in the tensor's dtype (NCCL sums
+// fp16/bf16 in that dtype: TP results differ from tp=1 at the rounding level).
+// Each collective is bracketed by CUDA events; the host then polls the end event together with
+// ncclCommGetAsyncError, so a failed or vanished peer surfaces as an exception (after
+// ncclCommAbort) instead of a hang. The elapsed time between the events (the collective itself,
+// waiting for slower peers included) accumulates in seconds().
+#include "engine/comm_nccl.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/check.h"
+
+#define BLOOM_NCCL_CHECK(expr)                                                         \
+  do {                                                                                 \
+    const ncclResult_t nccl_rc_ = (expr);                                              \
+    if (nccl_rc_ != ncclSuccess)                                                       \
+      ::bloom::throw_error(__FILE__, __LINE__, #expr,                                  \
+                           fmt::format("NCCL error: {} ({})", ncclGetErrorString(nccl_rc_), \
+                                       ncclGetLastError(nullptr)));                    \
+  } while (0)
+
+#ifndef BLOOM_MPI_CHECK
+#define BLOOM_MPI_CHECK(expr)                                               \
+  do {                                                                      \
+    const int mpi_rc_ = (expr);                                             \
+    if (mpi_rc_ != MPI_SUCCESS) {                                           \
+      char msg_[MPI_MAX_ERROR_STRING];                                      \
+      int len_ = 0;                                                         \
+      MPI_Error_string(mpi_rc_, msg_, &len_);                               \
+      BLOOM_FAIL("MPI call {} failed: {}", #expr, std::string(msg_, len_)); \
+    }                                                                       \
+  } while (0)
+#endif
+
+#define BLOOM_CUDA_CALL(expr)                                                              \
+  do {                                                                                     \
+    const cudaError_t cuda_rc_ = (expr);                                                   \
+    if (cuda_rc_ != cudaSuccess)                                                           \
+      ::bloom::throw_error(__FILE__, __LINE__, #expr,                                      \
+                           fmt::format("CUDA error {}: {}", cudaGetErrorName(cuda_rc_),    \
+                                       cudaGetErrorString(cuda_rc_)));                     \
+  } while (0)
+
+namespace bloom {
+
+namespace {
+
+double env_timeout_s() {
+  const char* v = std::getenv("BLOOM_NCCL_TIMEOUT_S");
+  if (v == nullptr || *v == '\0') return 300.0;
+  char* end = nullptr;
+  const double s = std::strtod(v, &end);
+  BLOOM_CHECK(end != v && *end == '\0' && s > 0.0,
+              "BLOOM_NCCL_TIMEOUT_S='{}' is not a positive number of seconds", v);
+  return s;
+}
+
+ncclDataType_t nccl_type(DType t) {
+  switch (t) {
+    case DType::F32: return ncclFloat32;
+    case DType::F16: return ncclFloat16;
+    case DType::BF16: return ncclBfloat16;
+    case DType::I32: return ncclInt32;
+  }
+  BLOOM_FAIL("NCCL: unsupported dtype");
+}
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(MPI_Comm tp_comm, Context& ctx) : mpi_comm_(tp_comm) {
+    BLOOM_CHECK(ctx.device() == Device::CUDA, "NCCL communicator needs a CUDA context");
+    BLOOM_MPI_CHECK(MPI_Comm_rank(tp_comm, &rank_));
+    BLOOM_MPI_CHECK(MPI_Comm_size(tp_comm, &size_));
+    device_ = ctx.cuda_device();
+    timeout_s_ = env_timeout_s();
+    ncclUniqueId id{};
+    if (rank_ == 0) BLOOM_NCCL_CHECK(ncclGetUniqueId(&id));
+    BLOOM_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, tp_comm));
+    try {
+      BLOOM_CUDA_CALL(cudaSetDevice(device_));
+      BLOOM_CUDA_CALL(cudaEventCreate(&start_));
+      BLOOM_CUDA_CALL(cudaEventCreate(&stop_));
+      BLOOM_NCCL_CHECK(ncclCommInitRank(&comm_, size_, id, rank_));
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+
+  ~NcclCommunicator() override { release(); }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  void all_reduce_sum(Tensor& t, Context& ctx) override {
+    check_tensor(ctx, t, "all_reduce_sum");
+    BLOOM_CHECK(t.dtype != DType::I32, "NCCL all_reduce_sum: {} is not floating", t.shape_str());
+    if (size_ == 1 || t.numel() == 0) return;
+    run(ctx, "all_reduce_sum", [&](cudaStream_t s) {
+      return ncclAllReduce(t.data, t.data, static_cast<size_t>(t.numel()), nccl_type(t.dtype),
+                           ncclSum, comm_, s);
+    });
+  }
+
+  void all_gather(const Tensor& in, Tensor& out, Context& ctx) override {
+    check_tensor(ctx, in, "all_gather");
+    check_tensor(ctx, out, "all_gather");
+    BLOOM_CHECK(out.numel() == in.numel() * size_ && out.dtype == in.dtype,
+                "NCCL all_gather: in {} out {} over {} ranks", in.shape_str(), out.shape_str(),
+                size_);
+    if (in.numel() == 0) return;
+    if (size_ == 1) {
+      if (out.data != in.data)
+        BLOOM_CUDA_CALL(cudaMemcpyAsync(out.data, in.data, in.nbytes(), cudaMemcpyDeviceToDevice,
+                                        static_cast<cudaStream_t>(ctx.stream())));
+      return;
+    }
+    run(ctx, "all_gather", [&](cudaStream_t s) {
+      return ncclAllGather(in.data, out.data, static_cast<size_t>(in.numel()),
+                           nccl_type(in.dtype), comm_, s);
+    });
+  }
+
+  void broadcast(Tensor& t, int root, Context& ctx) override {
+    check_tensor(ctx, t, "broadcast");
+    BLOOM_CHECK(root >= 0 && root < size_, "NCCL broadcast: root {} of {} ranks", root, size_);
+    if (size_ == 1 || t.numel() == 0) return;
+    run(ctx, "broadcast", [&](cudaStream_t s) {
+      return ncclBroadcast(t.data, t.data, static_cast<size_t>(t.numel()), nccl_type(t.dtype),
+                           root, comm_, s);
+    });
+  }
+
+  void barrier() override { BLOOM_MPI_CHECK(MPI_Barrier(mpi_comm_)); }
+
+ private:
+  void check_tensor(const Context& ctx, const Tensor& t, const char* op) const {
+    BLOOM_CHECK(comm_ != nullptr, "NCCL {}: the communicator was aborted after an earlier error",
+                op);
+    BLOOM_CHECK(ctx.device() == Device::CUDA && ctx.cuda_device() == device_,
+                "NCCL {}: the context is not CUDA device {}", op, device_);
+    BLOOM_CHECK(t.device == Device::CUDA, "NCCL {}: tensor {} is not in device memory", op,
+                t.shape_str());
+  }
+
+  /// Enqueues one collective between two events, waits for it and adds its GPU time.
+  template <typename Enqueue>
+  void run(Context& ctx, const char* op, Enqueue&& enqueue) {
+    const auto s = static_cast<cudaStream_t>(ctx.stream());
+    BLOOM_CUDA_CALL(cudaEventRecord(start_, s));
+    const ncclResult_t rc = enqueue(s);
+    if (rc != ncclSuccess) {
+      const std::string why =
+          fmt::format("{} ({})", ncclGetErrorString(rc), ncclGetLastError(comm_));
+      abort_comm();
+      BLOOM_FAIL("NCCL {} of rank {}/{} failed: {}", op, rank_, size_, why);
+    }
+    BLOOM_CUDA_CALL(cudaEventRecord(stop_, s));
+    wait(op);
+    float ms = 0.0f;
+    BLOOM_CUDA_CALL(cudaEventElapsedTime(&ms, start_, stop_));
+    seconds_ += ms * 1e-3;
+  }
+
+  /// Polls the end event; between polls checks NCCL's asynchronous error and the timeout.
+  void wait(const char* op) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int polls = 0;; ++polls) {
+      const cudaError_t e = cudaEventQuery(stop_);
+      if (e == cudaSuccess) return;
+      if (e != cudaErrorNotReady) {
+        abort_comm();
+        BLOOM_FAIL("NCCL {}: CUDA error while waiting: {} ({})", op, cudaGetErrorName(e),
+                   cudaGetErrorString(e));
+      }
+      ncclResult_t async = ncclSuccess;
+      const ncclResult_t rc = ncclCommGetAsyncError(comm_, &async);
+      if (rc != ncclSuccess || (async != ncclSuccess && async != ncclInProgress)) {
+        const std::string why = ncclGetErrorString(rc != ncclSuccess ? rc : async);
+        abort_comm();
+        BLOOM_FAIL("NCCL {} of rank {}/{} failed asynchronously: {} (a peer may have died)", op,
+                   rank_, size_, why);
+      }
+      const double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (waited > timeout_s_) {
+        abort_comm();
+        BLOOM_FAIL("NCCL {} of rank {}/{} did not finish within {} s (BLOOM_NCCL_TIMEOUT_S): a "
+                   "peer rank is dead or stuck; communicator aborted",
+                   op, rank_, size_, timeout_s_);
+      }
+      // Spin briefly (collectives of a forward pass take microseconds), then back off.
+      if (polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      else std::this_thread::yield();
+    }
+  }
+
+  void abort_comm() noexcept {
+    if (comm_ != nullptr) {
+      const ncclResult_t rc = ncclCommAbort(comm_);
+      if (rc != ncclSuccess) spdlog::warn("ncclCommAbort: {}", ncclGetErrorString(rc));
+      comm_ = nullptr;
+    }
+  }
+
+  /// Never throws: a healthy communicator is destroyed, a failed one aborted.
+  void release() noexcept {
+    if (comm_ != nullptr) {
+      ncclResult_t async = ncclSuccess;
+      if (ncclCommGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess) {
+        abort_comm();
+      } else {
+        const ncclResult_t rc = ncclCommDestroy(comm_);
+        if (rc != ncclSuccess) spdlog::warn("ncclCommDestroy: {}", ncclGetErrorString(rc));
+        comm_ = nullptr;
+      }
+    }
+    if (stop_ != nullptr) cudaEventDestroy(stop_);
+    if (start_ != nullptr) cudaEventDestroy(start_);
+    stop_ = start_ = nullptr;
+  }
+
+  MPI_Comm mpi_comm_;
+  ncclComm_t comm_ = nullptr;
+  int rank_ = 0;
+  int size_ = 1;
+  int device_ = 0;
+  double timeout_s_ = 300.0;
+  cudaEvent_t start_ = nullptr;
+  cudaEvent_t stop_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm tp_comm, Context& ctx) {
+  return std::make_unique<NcclCommunicator>(tp_comm, ctx);
+}
+
+}  // namespace bloom

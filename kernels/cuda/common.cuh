@@ -1,0 +1,172 @@
+// Shared helpers of the CUDA ops (included by kernels/cuda/*.cu only, never by host headers):
+// error-check macros that throw bloom::Error, launch checks naming the op, tensor argument
+// checks, dtype conversion float <-> {float, __half, __nv_bfloat16}, 16-byte vector packs,
+// warp/block reductions and a dtype -> C++ type dispatcher.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "engine/check.h"
+#include "engine/context.h"
+#include "engine/tensor.h"
+
+#ifndef BLOOM_CUDA_CHECK
+/// BLOOM_CUDA_CHECK(cudaMalloc(...)): throw bloom::Error with the CUDA error name and text.
+#define BLOOM_CUDA_CHECK(expr)                                                            \
+  do {                                                                                    \
+    const cudaError_t bloom_err_ = (expr);                                                \
+    if (bloom_err_ != cudaSuccess)                                                        \
+      ::bloom::throw_error(__FILE__, __LINE__, #expr,                                     \
+                           fmt::format("CUDA error {}: {}", cudaGetErrorName(bloom_err_), \
+                                       cudaGetErrorString(bloom_err_)));                  \
+  } while (0)
+#endif
+
+#ifndef BLOOM_CUBLAS_CHECK
+/// BLOOM_CUBLAS_CHECK(cublasLtMatmul(...)): same for cuBLAS / cuBLASLt status codes.
+#define BLOOM_CUBLAS_CHECK(expr)                                                         \
+  do {                                                                                   \
+    const cublasStatus_t bloom_st_ = (expr);                                             \
+    if (bloom_st_ != CUBLAS_STATUS_SUCCESS)                                              \
+      ::bloom::throw_error(__FILE__, __LINE__, #expr,                                    \
+                           fmt::format("cuBLAS error {} ({})", cublasGetStatusName(bloom_st_), \
+                                       cublasGetStatusString(bloom_st_)));               \
+  } while (0)
+#endif
+
+namespace bloom::ops::cuda {
+
+inline cudaStream_t stream_of(const Context& ctx) {
+  return static_cast<cudaStream_t>(ctx.stream());
+}
+
+/// After a launch: report launch errors under the op's name; with BLOOM_SYNC_CHECK also wait
+/// for the kernel so that asynchronous faults (illegal address, trap) name the right op.
+inline void check_launch(const Context& ctx, const char* op) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess)
+    BLOOM_FAIL("{}: CUDA kernel launch failed: {} ({})", op, cudaGetErrorName(err),
+               cudaGetErrorString(err));
+  if (ctx.sync_check()) {
+    err = cudaStreamSynchronize(stream_of(ctx));
+    if (err != cudaSuccess)
+      BLOOM_FAIL("{}: CUDA kernel failed: {} ({})", op, cudaGetErrorName(err),
+                 cudaGetErrorString(err));
+  }
+}
+
+/// Host-side argument check shared by every op: a CUDA tensor of the context's kind, non-null
+/// when non-empty. Under BLOOM_SYNC_CHECK also verifies that the memory lives on ctx's device.
+inline void check_cuda_tensor(const Context& ctx, const Tensor& t, const char* name,
+                              const char* op) {
+  BLOOM_CHECK(ctx.device() == Device::CUDA, "{}: context is not a CUDA context", op);
+  BLOOM_CHECK(t.device == Device::CUDA, "{}: {} must be a CUDA tensor, got {}", op, name,
+              t.shape_str());
+  BLOOM_CHECK(t.numel() == 0 || t.data != nullptr, "{}: {} {} has no data", op, name,
+              t.shape_str());
+  if (ctx.sync_check() && t.data != nullptr) {
+    cudaPointerAttributes attr{};
+    BLOOM_CUDA_CHECK(cudaPointerGetAttributes(&attr, t.data));
+    BLOOM_CHECK(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged,
+                "{}: {} is not device memory", op, name);
+    BLOOM_CHECK(attr.type == cudaMemoryTypeManaged || attr.device == ctx.cuda_device(),
+                "{}: {} lives on device {} but the context uses device {}", op, name,
+                attr.device, ctx.cuda_device());
+  }
+}
+
+/// True when p is aligned to `bytes` (a power of two).
+inline bool is_aligned(const void* p, size_t bytes) {
+  return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0;
+}
+
+/// Calls f(T{}) with T the C++ element type of a floating dtype (float, __half, __nv_bfloat16).
+template <typename F>
+void dispatch_float(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::F32: f(float{}); return;
+    case DType::F16: f(__half{}); return;
+    case DType::BF16: f(__nv_bfloat16{}); return;
+    default: BLOOM_FAIL("{}: unsupported dtype {}", op, dtype_name(t));
+  }
+}
+
+// ---- dtype conversion -------------------------------------------------------------------
+
+template <typename T>
+__device__ __forceinline__ float to_float(T x);
+template <>
+__device__ __forceinline__ float to_float<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ float to_float<__half>(__half x) { return __half2float(x); }
+template <>
+__device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+
+template <typename T>
+__device__ __forceinline__ T from_float(float x);
+template <>
+__device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+
+/// N consecutive elements of T moved as one aligned load/store (N * sizeof(T) <= 16 bytes).
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Vec {
+  T v[N];
+};
+
+/// Elements of T in one 16-byte vector (4 floats, 8 halves).
+template <typename T>
+constexpr int kVec16 = 16 / static_cast<int>(sizeof(T));
+
+template <int N, typename T>
+__device__ __forceinline__ Vec<T, N> load_vec(const T* p) {
+  return *reinterpret_cast<const Vec<T, N>*>(p);
+}
+
+template <int N, typename T>
+__device__ __forceinline__ void store_vec(T* p, const Vec<T, N>& v) {
+  *reinterpret_cast<Vec<T, N>*>(p) = v;
+}
+
+// ---- reductions -------------------------------------------------------------------------
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+/// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the
+/// result. `scratch` holds 32 floats of shared memory; safe to call repeatedly.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int n_warps = (blockDim.x + 31) >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < n_warps ? scratch[lane] : 0.0f;
+  return warp_sum(v);
+}
+
+}  // namespace bloom::ops::cuda

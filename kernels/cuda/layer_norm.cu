@@ -1,0 +1,208 @@
+// Layer norm over the last dim, and the residual step fused with the next layer norm.
+//   layer_norm:                    y = (x - mean) / sqrt(var + eps) * gamma + beta
+//   add_bias_residual_layer_norm:  x += h + bias (one rounding to x's dtype), y = layer_norm(x)
+// x, h, y [T, H]; gamma, beta, bias [H]; one dtype (F32/F16/BF16) for all. y may alias x or h.
+// One block per row. The row is loaded once into registers (16-byte packs when H and the
+// pointers allow), statistics are fp32 and two-pass (mean, then mean of squared deviations:
+// no E[x^2] - mean^2 cancellation); var is biased, as torch. The statistics of the fused op use
+// the rounded x that is stored, so y is exactly layer_norm(stored x). Rows too long for
+// registers (> 8 packs per thread at 512 threads) take a loop over global memory instead.
+#include <algorithm>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/ops_cuda.h"
+
+namespace bloom::ops::cuda {
+
+namespace {
+
+constexpr int kMaxPacksPerThread = 8;
+constexpr int kMaxThreads = 512;  // 8 packs x 16 B x 512 = rows up to 32768 halves
+
+template <typename T>
+struct LnArgs {
+  const T* x;      // input rows (layer_norm) or residual stream (fused op)
+  const T* h;      // fused op: the block output, else null
+  const T* bias;   // fused op: bias of the row-parallel product, else null
+  T* x_out;        // fused op: updated residual stream (== x), else null
+  const T* gamma;
+  const T* beta;
+  T* y;
+  int H;
+  float eps;
+};
+
+/// Row in registers. kVec elements per pack (16 bytes, or 1 for the scalar path).
+template <typename T, int kVec, bool kResidual>
+__global__ void __launch_bounds__(kMaxThreads) layer_norm_kernel(LnArgs<T> a) {
+  __shared__ float scratch[32];
+  const int64_t row = blockIdx.x;
+  const int n_packs = a.H / kVec;
+  float v[kMaxPacksPerThread][kVec];
+
+  float sum = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kMaxPacksPerThread; ++i) {
+    const int p = threadIdx.x + i * blockDim.x;
+    if (p < n_packs) {
+      const int64_t off = row * a.H + static_cast<int64_t>(p) * kVec;
+      Vec<T, kVec> xs = load_vec<kVec>(a.x + off);
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) v[i][j] = to_float(xs.v[j]);
+      if constexpr (kResidual) {
+        const Vec<T, kVec> hs = load_vec<kVec>(a.h + off);
+        const Vec<T, kVec> bs = load_vec<kVec>(a.bias + p * kVec);
+#pragma unroll
+        for (int j = 0; j < kVec; ++j) {
+          xs.v[j] = from_float<T>(v[i][j] + to_float(hs.v[j]) + to_float(bs.v[j]));
+          v[i][j] = to_float(xs.v[j]);
+        }
+        store_vec(a.x_out + off, xs);
+      }
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) sum += v[i][j];
+    }
+  }
+  const float mean = block_sum(sum, scratch) / static_cast<float>(a.H);
+
+  float sq = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kMaxPacksPerThread; ++i) {
+    if (static_cast<int>(threadIdx.x + i * blockDim.x) < n_packs) {
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) {
+        const float d = v[i][j] - mean;
+        sq += d * d;
+      }
+    }
+  }
+  const float rstd = rsqrtf(block_sum(sq, scratch) / static_cast<float>(a.H) + a.eps);
+
+#pragma unroll
+  for (int i = 0; i < kMaxPacksPerThread; ++i) {
+    const int p = threadIdx.x + i * blockDim.x;
+    if (p < n_packs) {
+      const Vec<T, kVec> gs = load_vec<kVec>(a.gamma + p * kVec);
+      const Vec<T, kVec> bs = load_vec<kVec>(a.beta + p * kVec);
+      Vec<T, kVec> ys;
+#pragma unroll
+      for (int j = 0; j < kVec; ++j)
+        ys.v[j] = from_float<T>((v[i][j] - mean) * rstd * to_float(gs.v[j]) + to_float(bs.v[j]));
+      store_vec(a.y + row * a.H + static_cast<int64_t>(p) * kVec, ys);
+    }
+  }
+}
+
+/// Rows of any length: three passes over global memory (the row stays in L1/L2). Each thread
+/// only rereads the elements it wrote itself, so aliasing y with x or h stays safe.
+template <typename T, bool kResidual>
+__global__ void __launch_bounds__(1024) layer_norm_long_kernel(LnArgs<T> a) {
+  __shared__ float scratch[32];
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * a.H;
+  const T* src = kResidual ? a.x_out : a.x;
+  float sum = 0.0f;
+  for (int i = threadIdx.x; i < a.H; i += blockDim.x) {
+    float v = to_float(a.x[base + i]);
+    if constexpr (kResidual) {
+      const T r = from_float<T>(v + to_float(a.h[base + i]) + to_float(a.bias[i]));
+      a.x_out[base + i] = r;
+      v = to_float(r);
+    }
+    sum += v;
+  }
+  const float mean = block_sum(sum, scratch) / static_cast<float>(a.H);
+  float sq = 0.0f;
+  for (int i = threadIdx.x; i < a.H; i += blockDim.x) {
+    const float d = to_float(src[base + i]) - mean;
+    sq += d * d;
+  }
+  const float rstd = rsqrtf(block_sum(sq, scratch) / static_cast<float>(a.H) + a.eps);
+  for (int i = threadIdx.x; i < a.H; i += blockDim.x) {
+    const float v = to_float(src[base + i]);
+    a.y[base + i] = from_float<T>((v - mean) * rstd * to_float(a.gamma[i]) + to_float(a.beta[i]));
+  }
+}
+
+template <typename T, bool kResidual>
+void launch(Context& ctx, const LnArgs<T>& a, int64_t T_rows) {
+  constexpr int kVec = kVec16<T>;
+  bool vec_ok = a.H % kVec == 0 && is_aligned(a.x, 16) && is_aligned(a.gamma, 16) &&
+                is_aligned(a.beta, 16) && is_aligned(a.y, 16);
+  if (kResidual) vec_ok = vec_ok && is_aligned(a.h, 16) && is_aligned(a.bias, 16);
+  const int vec = vec_ok ? kVec : 1;
+  const int n_packs = a.H / vec;
+  // ~4 packs per thread: enough loads in flight per thread, rows of 4096 halves on 128 threads.
+  const int threads = std::min(kMaxThreads, std::max(32, (n_packs / 4 + 31) / 32 * 32));
+  const bool in_registers = (n_packs + threads - 1) / threads <= kMaxPacksPerThread;
+  const dim3 grid(static_cast<unsigned>(T_rows));
+  cudaStream_t s = stream_of(ctx);
+  if (!in_registers) {
+    layer_norm_long_kernel<T, kResidual><<<grid, 1024, 0, s>>>(a);
+  } else if (vec_ok) {
+    layer_norm_kernel<T, kVec, kResidual><<<grid, threads, 0, s>>>(a);
+  } else {
+    layer_norm_kernel<T, 1, kResidual><<<grid, threads, 0, s>>>(a);
+  }
+}
+
+void check_norm_args(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                     const Tensor& y, const char* op) {
+  check_cuda_tensor(ctx, x, "x", op);
+  check_cuda_tensor(ctx, gamma, "gamma", op);
+  check_cuda_tensor(ctx, beta, "beta", op);
+  check_cuda_tensor(ctx, y, "y", op);
+  BLOOM_CHECK(x.rank >= 1 && x.dim(-1) > 0, "{}: x {} has no last dim", op, x.shape_str());
+  const int64_t H = x.dim(-1);
+  BLOOM_CHECK(H < (int64_t{1} << 30), "{}: hidden size {} too large", op, H);
+  BLOOM_CHECK(y.numel() == x.numel() && y.dim(-1) == H && gamma.numel() == H &&
+                  beta.numel() == H,
+              "{}: x {} gamma {} beta {} y {}", op, x.shape_str(), gamma.shape_str(),
+              beta.shape_str(), y.shape_str());
+  BLOOM_CHECK(y.dtype == x.dtype && gamma.dtype == x.dtype && beta.dtype == x.dtype,
+              "{}: dtypes differ: x {} gamma {} beta {} y {}", op, x.shape_str(),
+              gamma.shape_str(), beta.shape_str(), y.shape_str());
+  BLOOM_CHECK(x.numel() / H < (int64_t{1} << 31), "{}: too many rows", op);
+}
+
+}  // namespace
+
+void layer_norm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                float eps, Tensor& y) {
+  const char* op = "layer_norm";
+  check_norm_args(ctx, x, gamma, beta, y, op);
+  const int64_t H = x.dim(-1), rows = x.numel() / H;
+  if (rows == 0) return;
+  dispatch_float(x.dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    LnArgs<T> a{static_cast<const T*>(x.data), nullptr, nullptr, nullptr,
+                static_cast<const T*>(gamma.data), static_cast<const T*>(beta.data),
+                static_cast<T*>(y.data), static_cast<int>(H), eps};
+    launch<T, false>(ctx, a, rows);
+  });
+  check_launch(ctx, op);
+}
+
+void add_bias_residual_layer_norm(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
+                                  const Tensor& gamma, const Tensor& beta, float eps, Tensor& y) {
+  const char* op = "add_bias_residual_layer_norm";
+  check_norm_args(ctx, x, gamma, beta, y, op);
+  check_cuda_tensor(ctx, h, "h", op);
+  check_cuda_tensor(ctx, bias, "bias", op);
+  const int64_t H = x.dim(-1), rows = x.numel() / H;
+  BLOOM_CHECK(h.numel() == x.numel() && h.dim(-1) == H && bias.numel() == H &&
+                  h.dtype == x.dtype && bias.dtype == x.dtype,
+              "{}: h {} bias {} x {}", op, h.shape_str(), bias.shape_str(), x.shape_str());
+  BLOOM_CHECK(h.data != x.data, "{}: h must not alias x", op);
+  if (rows == 0) return;
+  dispatch_float(x.dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    LnArgs<T> a{static_cast<const T*>(x.data), static_cast<const T*>(h.data),
+                static_cast<const T*>(bias.data), static_cast<T*>(x.data),
+                static_cast<const T*>(gamma.data), static_cast<const T*>(beta.data),
+                static_cast<T*>(y.data), static_cast<int>(H), eps};
+    launch<T, true>(ctx, a, rows);
+  });
+  check_launch(ctx, op);
+}
+
+}  // namespace bloom::ops::cuda

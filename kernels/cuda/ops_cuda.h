@@ -1,0 +1,28 @@
+// CUDA versions of the ops (bloom::ops::cuda): the same signatures and semantics as
+// kernels/ops.h, one op per kernels/cuda/<op>.cu. Tensors must live on the context's device;
+// work is queued on ctx's stream (asynchronous unless BLOOM_SYNC_CHECK is set).
+// Floating tensors may be F32, F16 or BF16 (one dtype per call, except linear's F32 output);
+// all arithmetic accumulates in fp32.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/ops.h"
+
+namespace bloom::ops::cuda {
+
+void embedding(Context& ctx, const Tensor& table, const Tensor& ids, int64_t vocab_offset,
+               Tensor& out);
+void layer_norm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                float eps, Tensor& y);
+void add_bias_residual_layer_norm(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
+                                  const Tensor& gamma, const Tensor& beta, float eps, Tensor& y);
+void linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
+            Tensor& y);
+void attention_alibi(Context& ctx, const Tensor& qkv, const Tensor& cu_seqlens,
+                     const AttentionParams& p, Tensor& out);
+void gather_rows(Context& ctx, const Tensor& x, const Tensor& rows, Tensor& y);
+void logits_stats(Context& ctx, const Tensor& logits, const Tensor& targets,
+                  int64_t vocab_offset, Tensor& stats);
+
+}  // namespace bloom::ops::cuda
