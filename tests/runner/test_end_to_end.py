@@ -157,32 +157,43 @@ def case_sweep(tmp):
           "layout attributes (tp 2 x dp 1, tp 1 x dp 2)")
 
 
+N_RESUME = 5153
+
+
 def case_resume(tmp):
     clean = os.path.join(tmp, "clean.h5")
     extra = "parallelism:\n  tp: 2\n"
-    p = run([job(tmp, "clean", clean, limit=1500, extra=extra)], n=2)
+    p = run([job(tmp, "clean", clean, limit=N_RESUME, extra=extra)], n=2)
     check(p.returncode == 0, "clean run exits 0")
     # The same job, killed mid-run.
     out = os.path.join(tmp, "killed.h5")
-    spec = job(tmp, "killed", out, limit=1500, extra=extra + "  dp: 1\n")
+    spec = job(tmp, "killed", out, limit=N_RESUME, extra=extra + "  dp: 1\n")
     proc = subprocess.Popen([MPIEXEC, "--oversubscribe", "-n", "2", RUNNER, spec], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
-    time.sleep(float(os.environ.get("BLOOM_TEST_KILL_AFTER", "4")))
+    time.sleep(float(os.environ.get("BLOOM_TEST_KILL_AFTER", "3")))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # mpirun's ranks run in process groups of their own: SIGKILL of mpirun orphans them.
     subprocess.run(["pkill", "-9", "-f", spec])
+    for _ in range(100):  # until every rank is gone (and its file lock with it)
+        left = subprocess.run(["pgrep", "-f", spec], capture_output=True, text=True).stdout.split()
+        if not left:
+            break
+        subprocess.run(["kill", "-9"] + left)
+        time.sleep(0.1)
     with h5py.File(out, "r") as f:
         done = int(f["runs/killed/predictions/done"][()].sum())
         complete = int(f.attrs["complete"])
-    check(0 < done < 1500 and complete == 0, f"killed mid-run: {done}/1500 rows done, complete=0")
+    check(0 < done < N_RESUME and complete == 0, f"killed mid-run: {done}/{N_RESUME} rows done, complete=0")
     # Without resume the file is refused and left as it was.
     before = os.path.getmtime(out)
     p = run([spec], n=2, check_rc=False)
     check(p.returncode != 0 and "exists" in (p.stdout + p.stderr), "existing file refused without resume")
     check(os.path.getmtime(out) == before, "refused file untouched")
-    with open(spec, "a") as f:
-        f.write("  resume: true\n")
+    text = open(spec).read().replace("output:\n", "output:\n  resume: true\n")
+    with open(spec, "w") as f:
+        f.write(text)
     p = run([spec], n=2)
     check(p.returncode == 0 and "resuming with" in p.stdout, "resumed run exits 0 and says it resumed")
     a, b = predictions(clean, "clean"), predictions(out, "killed")
