@@ -5,6 +5,7 @@
 //   s = q_i . k_j / sqrt(HD) + slope(global head) * j,   p = softmax_j(s),   o_i = sum_j p_j v_j
 // HF adds slope * key_position (positive, from the first real token); the softmax is
 // shift-invariant per query row, so this equals the textbook -slope * (i - j).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -49,7 +50,7 @@ void attention_alibi(Context&, const Tensor& qkv, const Tensor& cu_seqlens,
     for (int h = 0; h < NH; ++h) {
       const int64_t s0 = cu[b], L = cu[b + 1] - cu[b];
       const float slope = alibi_slope(p.head_offset + h, p.n_head_total);
-      std::vector<double> score(static_cast<size_t>(L));
+      std::vector<double> score(static_cast<size_t>(L)), acc(static_cast<size_t>(HD));
       for (int64_t i = 0; i < L; ++i) {
         const float* q = x + (s0 + i) * ld_qkv + h * 3 * HD;
         double mx = -INFINITY;
@@ -62,12 +63,13 @@ void attention_alibi(Context&, const Tensor& qkv, const Tensor& cu_seqlens,
         }
         double sum = 0.0;
         for (int64_t j = 0; j <= i; ++j) sum += (score[j] = std::exp(score[j] - mx));
-        float* dst = o + (s0 + i) * ld_out + h * HD;
-        for (int d = 0; d < HD; ++d) {
-          double acc = 0.0;
-          for (int64_t j = 0; j <= i; ++j) acc += score[j] * x[(s0 + j) * ld_qkv + h * 3 * HD + 2 * HD + d];
-          dst[d] = static_cast<float>(acc / sum);
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t j = 0; j <= i; ++j) {  // keys outer, head dim inner: contiguous v rows
+          const float* v = x + (s0 + j) * ld_qkv + h * 3 * HD + 2 * HD;
+          for (int d = 0; d < HD; ++d) acc[d] += score[j] * v[d];
         }
+        float* dst = o + (s0 + i) * ld_out + h * HD;
+        for (int d = 0; d < HD; ++d) dst[d] = static_cast<float>(acc[d] / sum);
       }
     }
   }
