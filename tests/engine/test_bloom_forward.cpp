@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/bloom.h"
+#include "engine/check.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
@@ -22,8 +23,9 @@ namespace {
 const std::string kDir = std::string(BLOOM_SOURCE_DIR) + "/tests/data/tiny-bloom";
 
 struct Fixture {
+  explicit Fixture(Device d = Device::CPU) : ctx(d) {}
   BloomConfig config = BloomConfig::from_file(kDir + "/config.json");
-  Context ctx{Device::CPU};
+  Context ctx;
   std::unique_ptr<Communicator> comm = make_local_communicator();
   BloomWeights w = BloomWeights::load(io::Checkpoint::open(kDir), config,
                                       TpPlan::make(config, 0, 1), DType::F32, ctx);
@@ -49,9 +51,17 @@ struct Fixture {
   }
 };
 
+Device g_device = Device::CPU;  // the device the tests below run on (CUDA: see the end)
+
 Fixture& fixture() {
-  static Fixture f;
-  return f;
+  static Fixture cpu(Device::CPU);
+#ifdef BLOOM_WITH_CUDA
+  if (g_device == Device::CUDA) {
+    static Fixture gpu(Device::CUDA);
+    return gpu;
+  }
+#endif
+  return cpu;
 }
 
 PackedBatch one_sequence(const std::vector<int32_t>& ids) {
@@ -64,7 +74,7 @@ PackedBatch one_sequence(const std::vector<int32_t>& ids) {
 
 Workspace workspace(int64_t tokens, int64_t seqs, int64_t rows) {
   Fixture& f = fixture();
-  return Workspace::make(f.config, f.w.plan, DType::F32, Device::CPU, {tokens, seqs, rows, 0});
+  return Workspace::make(f.config, f.w.plan, DType::F32, f.ctx.device(), {tokens, seqs, rows, 0});
 }
 
 // Logits of every token of a packed batch: [T, V].
@@ -73,8 +83,11 @@ std::vector<float> all_logits(const PackedBatch& b, const ActivationDump* dump =
   Workspace ws = workspace(b.n_tokens(), b.n_seqs(), 1);
   bloom_forward(f.w, b, ws, *f.comm, f.ctx, dump);
   std::vector<float> out(static_cast<size_t>(b.n_tokens() * f.config.vocab));
-  Tensor logits(out.data(), DType::F32, Device::CPU, {b.n_tokens(), f.config.vocab});
+  Buffer dev(out.size() * sizeof(float), f.ctx.device());
+  Tensor logits = dev.tensor(DType::F32, {b.n_tokens(), f.config.vocab});
   bloom_logits(f.w, ws.h.rows(0, b.n_tokens()), logits, f.ctx);
+  Tensor host(out.data(), DType::F32, Device::CPU, {b.n_tokens(), f.config.vocab});
+  copy_tensor(logits, host);
   return out;
 }
 
@@ -84,7 +97,7 @@ double max_abs_diff(const float* a, const float* b, size_t n) {
   return m;
 }
 
-TEST(BloomForward, LogitsMatchHfOnEverySequence) {
+void check_LogitsMatchHfOnEverySequence() {
   Fixture& f = fixture();
   for (int s = 0; s < 6; ++s) {
     const std::string name = "seq" + std::to_string(s);
@@ -96,7 +109,7 @@ TEST(BloomForward, LogitsMatchHfOnEverySequence) {
   }
 }
 
-TEST(BloomForward, HiddenStatesOfSeq4MatchHf) {
+void check_HiddenStatesOfSeq4MatchHf() {
   Fixture& f = fixture();
   std::vector<std::vector<float>> got(4);
   ActivationDump dump = [&](const char* step, int layer, const Tensor& t) {
@@ -105,7 +118,9 @@ TEST(BloomForward, HiddenStatesOfSeq4MatchHf) {
     if (std::strcmp(step, "block") == 0 && layer < 2) slot = layer + 1;  // last block: after ln_f
     if (std::strcmp(step, "ln_f") == 0) slot = 3;
     if (slot < 0) return;
-    got[slot].assign(t.data_as<float>(), t.data_as<float>() + t.numel());
+    got[slot].resize(static_cast<size_t>(t.numel()));
+    Tensor host(got[slot].data(), DType::F32, Device::CPU, {t.numel()});
+    copy_tensor(t.view({t.numel()}), host);
   };
   all_logits(one_sequence(f.ids("seq4.input_ids")), &dump);
   for (int i = 0; i < 4; ++i) {
@@ -117,7 +132,7 @@ TEST(BloomForward, HiddenStatesOfSeq4MatchHf) {
 }
 
 // HF's left-padded batch: packing drops the pads, and every real row must equal HF's row.
-TEST(BloomForward, LeftPaddedBatchRowsEqualPackedRows) {
+void check_LeftPaddedBatchRowsEqualPackedRows() {
   Fixture& f = fixture();
   const std::vector<int32_t> ids = f.ids("batch.input_ids");
   const std::vector<int32_t> mask = f.ids("batch.attention_mask");
@@ -146,7 +161,7 @@ TEST(BloomForward, LeftPaddedBatchRowsEqualPackedRows) {
 }
 
 // The 256 reference passages, scored in packed batches of 16 the way the runner does.
-TEST(BloomForward, LambadaReferencePassages) {
+void check_LambadaReferencePassages() {
   Fixture& f = fixture();
   const io::Tokenizer tok = io::Tokenizer::from_file(kDir + "/tokenizer.json");
   std::ifstream text(std::string(BLOOM_SOURCE_DIR) + "/tests/data/lambada/lambada_test.jsonl");
@@ -209,6 +224,37 @@ TEST(BloomForward, LambadaReferencePassages) {
               "%d passages (%d below the 1e-3 margin)\n", worst_lp, compared_argmax, skipped_argmax);
   EXPECT_GT(compared_argmax, 200);
 }
+
+TEST(BloomForward, LogitsMatchHfOnEverySequence) { check_LogitsMatchHfOnEverySequence(); }
+TEST(BloomForward, HiddenStatesOfSeq4MatchHf) { check_HiddenStatesOfSeq4MatchHf(); }
+TEST(BloomForward, LeftPaddedBatchRowsEqualPackedRows) { check_LeftPaddedBatchRowsEqualPackedRows(); }
+TEST(BloomForward, LambadaReferencePassages) { check_LambadaReferencePassages(); }
+
+#ifdef BLOOM_WITH_CUDA
+// The same comparisons with the CUDA backend in fp32 (within 1e-4 of HF).
+bool have_gpu() {
+  try {
+    Context c(Device::CUDA);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+class BloomForwardCuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+    g_device = Device::CUDA;
+  }
+  void TearDown() override { g_device = Device::CPU; }
+};
+
+TEST_F(BloomForwardCuda, LogitsMatchHfOnEverySequence) { check_LogitsMatchHfOnEverySequence(); }
+TEST_F(BloomForwardCuda, HiddenStatesOfSeq4MatchHf) { check_HiddenStatesOfSeq4MatchHf(); }
+TEST_F(BloomForwardCuda, LeftPaddedBatchRowsEqualPackedRows) { check_LeftPaddedBatchRowsEqualPackedRows(); }
+TEST_F(BloomForwardCuda, LambadaReferencePassages) { check_LambadaReferencePassages(); }
+#endif
 
 }  // namespace
 }  // namespace bloom
