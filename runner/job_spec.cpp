@@ -214,7 +214,9 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
       BLOOM_CHECK(it->second.IsSequence() && it->second.size() > 0,
                   "{}: sweep.{} must be a non-empty list of values", at, key);
       std::vector<Value> vals;
-      for (const YAML::Node& v : it->second) {
+      // A copy: `it->second` lives in a proxy that dies before a range-for over it would run.
+      const YAML::Node values = it->second;
+      for (const YAML::Node& v : values) {
         BLOOM_CHECK(v.IsScalar(), "{}: sweep.{} values must be scalars", where(origin, v), key);
         vals.push_back({expand_env(v.Scalar(), where(origin, v)), where(origin, v)});
       }
