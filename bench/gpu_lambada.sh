@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One script, one invocation, one GPU: build, check, make a bloom-7b1-shaped checkpoint, and time
+# all of LAMBADA (bloom-style-50k tokens: realistic lengths) with our runner and with HF
+# transformers, against the floor = 2 x body params x tokens / cuBLAS fp16 rate (measured here).
+#   OUT=/path bash bench/gpu_lambada.sh        (STEPS=build,test,model,ours,hf,table to choose)
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/bloom-bench}; mkdir -p "$OUT"
+B=${BUILD:-build-gpu}
+STEPS=${STEPS:-build,test,model,ours,hf,table}
+MODEL=${MODEL:-/tmp/bloom-7b1}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
+has() { [[ ",$STEPS," == *",$1,"* ]]; }
+stamp() { echo "== $(date +%T) $*"; }
+
+if has build; then
+  stamp build
+  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/cmake.log" 2>&1 &&
+    cmake --build "$B" -j "$(nproc)" >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/cmake.log" "$OUT/build.log"; exit 1; }
+fi
+if has test; then
+  stamp "cuda tests"
+  timeout 300 "$B/tests/test_kernels_cuda" >"$OUT/test_kernels_cuda.log" 2>&1; echo "test_kernels_cuda rc=$?"
+  grep -E "FAILED|PASSED|SKIPPED \]" "$OUT/test_kernels_cuda.log" | head -30
+  timeout 300 "$B/tests/test_engine" --gtest_filter='*Cuda*' >"$OUT/test_engine_cuda.log" 2>&1; echo "test_engine cuda rc=$?"
+  grep -E "FAILED|PASSED|Failure|max \||lambada_reference" "$OUT/test_engine_cuda.log" | head -20
+fi
+if has model; then
+  stamp make-model
+  [ -f "$MODEL/config.json" ] || "$B/runner/runner" make-model --like bloom-7b1 --dtype fp16 --out "$MODEL" \
+    --tokenizer tests/data/bloom-style-50k/tokenizer.json 2>&1 | tail -3
+fi
+if has ours; then
+  stamp "ours"
+  BLOOM_MODEL=$MODEL BLOOM_OUTPUT=$OUT/ours.h5 timeout 400 "$B/runner/runner" bench/lambada-7b1.yaml 2>&1 | grep -v progress | tail -12
+fi
+if has hf; then
+  stamp "hf"
+  timeout 400 python3 bench/hf_lambada.py --matmul --model "$MODEL" --limit "${HF_LIMIT:-0}" \
+    --tokens tests/data/bloom-style-50k/tokenization.jsonl --mode "${HF_MODES:-forward,generate}" \
+    --out "$OUT/hf" 2>&1 | grep -v Warning | tee "$OUT/hf.log" | tail -6
+fi
+if has table; then
+  stamp table
+  [ -f "$OUT/hf.forward.jsonl" ] && python3 bench/compare_hf.py "$OUT/ours.h5" "size=4096" "$OUT/hf.forward.jsonl"
+  python3 bench/table.py "$OUT/ours.h5" "$OUT/hf.log" --config "$MODEL/config.json" | tee "$OUT/table.txt"
+fi
