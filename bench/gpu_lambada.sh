@@ -40,6 +40,20 @@ if has hf; then
     --tokens tests/data/bloom-style-50k/tokenization.jsonl --mode "${HF_MODES:-forward,generate}" \
     --out "$OUT/hf" 2>&1 | grep -v Warning | tee "$OUT/hf.log" | tail -6
 fi
+if has multi; then
+  stamp "multi-GPU: NCCL tests + bus bandwidth"
+  NG=$(nvidia-smi -L | wc -l)
+  timeout 120 mpirun --oversubscribe -n "$NG" "$B/tests/test_nccl" 2>&1 | grep -E "RESULT|OK|FAILED|PASSED" | head -12
+  stamp "multi-GPU: layouts tp 1 (dp $NG) and tp 2"
+  BLOOM_MODEL=$MODEL BLOOM_OUTPUT=$OUT/layouts.h5 timeout 400 mpirun --oversubscribe -n "$NG" \
+    "$B/runner/runner" bench/lambada-7b1-layouts.yaml 2>&1 | grep -E "run |loaded|error|critical" | tail -8
+  [ -f "$OUT/hf.forward.jsonl" ] && python3 bench/compare_layouts.py "$OUT/layouts.h5" "$OUT/hf.forward.jsonl"
+  stamp "multi-GPU: the seed's configuration (tp 2, batch 16) and HF balanced_low_0"
+  BLOOM_MODEL=$MODEL BLOOM_OUTPUT=$OUT/seed.h5 timeout 300 mpirun --oversubscribe -n 2 \
+    "$B/runner/runner" bench/seed-tp2.yaml 2>&1 | grep -E "run |error|critical" | tail -4
+  timeout 400 python3 bench/hf_lambada.py --model "$MODEL" --device-map balanced_low_0 --mode generate \
+    --tokens tests/data/bloom-style-50k/tokenization.jsonl --out "$OUT/hf2" 2>&1 | grep -E "RESULT|load|Error" | tee "$OUT/hf2.log"
+fi
 if has table; then
   stamp table
   [ -f "$OUT/hf.forward.jsonl" ] && python3 bench/compare_hf.py "$OUT/ours.h5" "size=4096" "$OUT/hf.forward.jsonl"

@@ -112,6 +112,7 @@ def main():
     ap.add_argument("--dtype", default="fp16")
     ap.add_argument("--out", default="hf")
     ap.add_argument("--matmul", action="store_true")
+    ap.add_argument("--device-map", default="", help="e.g. balanced_low_0 (accelerate placement over all GPUs)")
     a = ap.parse_args()
     if a.matmul:
         print(f"RESULT matmul_fp16_8192 tflops={matmul_rate() / 1e12:.1f}", flush=True)
@@ -123,13 +124,17 @@ def main():
         rows = rows[:a.limit]
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[a.dtype]
     t0 = time.perf_counter()
-    model = BloomForCausalLM.from_pretrained(a.model, dtype=dtype).cuda().eval()
+    if a.device_map:
+        model = BloomForCausalLM.from_pretrained(a.model, dtype=dtype, device_map=a.device_map).eval()
+    else:
+        model = BloomForCausalLM.from_pretrained(a.model, dtype=dtype).cuda().eval()
     print(f"hf load {time.perf_counter() - t0:.1f} s", flush=True)
     ntok = sum(len(r["context_ids"]) + len(r["target_ids"]) for r in rows)
     for mode in a.mode.split(","):
         fn = run_generate if mode == "generate" else run_forward
         c, s = fn(model, rows, a.batch, 3, f"{a.out}.{mode}.jsonl")
-        print(f"RESULT hf_{mode} seconds={s:.3f} correct={c} n={len(rows)} tokens={ntok}", flush=True)
+        tag = f"{mode}_{a.device_map}" if a.device_map else mode
+        print(f"RESULT hf_{tag} seconds={s:.3f} correct={c} n={len(rows)} tokens={ntok}", flush=True)
 
 
 if __name__ == "__main__":

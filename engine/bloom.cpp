@@ -18,11 +18,11 @@ namespace bloom {
 namespace {
 
 // Host vector -> the first n elements of a workspace tensor.
-void upload(const std::vector<int32_t>& v, const Tensor& dst_full) {
+void upload(const std::vector<int32_t>& v, const Tensor& dst_full, const Context& ctx) {
   Tensor src(const_cast<int32_t*>(v.data()), DType::I32, Device::CPU,
              {static_cast<int64_t>(v.size())});
   Tensor dst = dst_full.rows(0, static_cast<int64_t>(v.size()));
-  copy_tensor(src, dst);
+  copy_tensor(src, dst, &ctx);
 }
 
 }  // namespace
@@ -38,8 +38,8 @@ void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& w
               ws.limits.max_tokens, ws.limits.max_seqs);
   for (int32_t id : batch.ids)
     BLOOM_CHECK(id >= 0 && id < c.vocab, "token id {} outside the model's vocab of {}", id, c.vocab);
-  upload(batch.ids, ws.ids);
-  upload(batch.cu_seqlens, ws.cu_seqlens);
+  upload(batch.ids, ws.ids, ctx);
+  upload(batch.cu_seqlens, ws.cu_seqlens, ctx);
   Tensor ids = ws.ids.rows(0, T), cu = ws.cu_seqlens.rows(0, B + 1);
   Tensor x = ws.x.rows(0, T), h = ws.h.rows(0, T);          // [T, H]
   Tensor qkv = ws.qkv.rows(0, T), attn = ws.attn.rows(0, T);  // [T, 3H_local], [T, H_local]
@@ -73,7 +73,7 @@ void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& w
     const Tensor& next_b = last ? w.ln_f_beta : w.layers[static_cast<size_t>(l + 1)].ln1_beta;
 
     // Attention. h = ln1(x) [T, H].
-    if (c.residual_post_layernorm) copy_tensor(h, x);                    // residual = ln1 output
+    if (c.residual_post_layernorm) copy_tensor(h, x, &ctx);              // residual = ln1 output
     ops::linear(ctx, h, L.qkv_w, L.qkv_b, ops::Activation::None, qkv);   // [T, 3H_local] column-parallel
     ops::attention_alibi(ctx, qkv, cu, ap, attn);                        // [T, H_local]
     ops::linear(ctx, attn, L.dense_w, none, ops::Activation::None, proj);  // [T, H] partial sums
@@ -82,7 +82,7 @@ void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& w
                                       h);                                // x += proj + b; h = ln2(x)
 
     // MLP.
-    if (c.residual_post_layernorm) copy_tensor(h, x);                    // residual = ln2 output
+    if (c.residual_post_layernorm) copy_tensor(h, x, &ctx);              // residual = ln2 output
     ops::linear(ctx, h, L.fc_w, L.fc_b, ops::Activation::GeluTanh, ffn);  // [T, 4H_local] column-parallel
     ops::linear(ctx, ffn, L.proj_w, none, ops::Activation::None, proj);  // [T, H] partial sums
     tp.all_reduce_sum(proj, ctx);                                        // 2nd of 2 per layer
@@ -106,8 +106,8 @@ std::vector<RowScore> bloom_score(const BloomWeights& w, const PackedBatch& batc
               ws.limits.max_rows);
   std::vector<RowScore> out(static_cast<size_t>(R));
   if (R == 0) return out;
-  upload(batch.rows, ws.rows);
-  upload(batch.targets, ws.targets);
+  upload(batch.rows, ws.rows, ctx);
+  upload(batch.targets, ws.targets, ctx);
   Tensor sel = ws.sel.rows(0, R);
   ops::gather_rows(ctx, ws.h.rows(0, batch.n_tokens()), ws.rows.rows(0, R), sel);  // [R, H]
 
@@ -128,7 +128,7 @@ std::vector<RowScore> bloom_score(const BloomWeights& w, const PackedBatch& batc
   tp.all_gather(stats, gathered, ctx);
   std::vector<float> host(static_cast<size_t>(P * R * 4));
   Tensor host_t(host.data(), DType::F32, Device::CPU, {P * R, 4});
-  copy_tensor(gathered, host_t);
+  copy_tensor(gathered, host_t, &ctx);
   for (int64_t r = 0; r < R; ++r) {
     double mx = -std::numeric_limits<double>::infinity(), target = mx;
     int32_t arg = -1;

@@ -10,10 +10,10 @@ class LocalCommunicator final : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   void all_reduce_sum(Tensor&, Context&) override {}
-  void all_gather(const Tensor& in, Tensor& out, Context&) override {
+  void all_gather(const Tensor& in, Tensor& out, Context& ctx) override {
     BLOOM_CHECK(out.numel() == in.numel(), "all_gather: in {} out {}", in.shape_str(),
                 out.shape_str());
-    if (out.data != in.data) copy_tensor(in, out);
+    if (out.data != in.data) copy_tensor(in, out, &ctx);
   }
   void broadcast(Tensor&, int root, Context&) override {
     BLOOM_CHECK(root == 0, "broadcast root {} in a group of 1", root);

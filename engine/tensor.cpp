@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "engine/check.h"
+#include "engine/context.h"
 
 #ifdef BLOOM_WITH_CUDA
 #include <cuda_runtime.h>
@@ -155,7 +156,7 @@ Tensor Buffer::tensor(DType t, std::initializer_list<int64_t> dims, size_t byte_
   return x;
 }
 
-void copy_tensor(const Tensor& src, Tensor& dst) {
+void copy_tensor(const Tensor& src, Tensor& dst, const Context* ctx) {
   BLOOM_CHECK(src.dtype == dst.dtype && src.numel() == dst.numel(), "copy {} -> {}",
               src.shape_str(), dst.shape_str());
   if (src.device == Device::CPU && dst.device == Device::CPU) {
@@ -163,8 +164,16 @@ void copy_tensor(const Tensor& src, Tensor& dst) {
     return;
   }
 #ifdef BLOOM_WITH_CUDA
-  cudaError_t e = cudaMemcpy(dst.data, src.data, src.nbytes(), cudaMemcpyDefault);
-  BLOOM_CHECK(e == cudaSuccess, "cudaMemcpy {} -> {}: {}", src.shape_str(), dst.shape_str(),
+  cudaError_t e = cudaSuccess;
+  if (ctx && ctx->device() == Device::CUDA) {
+    auto stream = static_cast<cudaStream_t>(ctx->stream());
+    e = cudaMemcpyAsync(dst.data, src.data, src.nbytes(), cudaMemcpyDefault, stream);
+    if (e == cudaSuccess && dst.device == Device::CPU) e = cudaStreamSynchronize(stream);
+  } else {
+    e = cudaDeviceSynchronize();
+    if (e == cudaSuccess) e = cudaMemcpy(dst.data, src.data, src.nbytes(), cudaMemcpyDefault);
+  }
+  BLOOM_CHECK(e == cudaSuccess, "copy {} -> {}: {}", src.shape_str(), dst.shape_str(),
               cudaGetErrorString(e));
 #else
   BLOOM_FAIL("copy between {} and {} needs a CUDA build", src.shape_str(), dst.shape_str());

@@ -64,8 +64,13 @@ class Buffer {
   Device device_ = Device::CPU;
 };
 
-/// Copies between any two devices (cudaMemcpy where CUDA is involved). Same dtype and numel.
-void copy_tensor(const Tensor& src, Tensor& dst);
+class Context;
+
+/// Copies between any two devices. Same dtype and numel. With a CUDA context the copy is queued
+/// on its stream (ordered after the kernels queued before it) and a copy to the host waits for
+/// it; without one, every stream of the device is synchronized first, so the copy never races
+/// with kernels in flight.
+void copy_tensor(const Tensor& src, Tensor& dst, const Context* ctx = nullptr);
 
 /// Converts n elements between dtypes on the host (F32/F16/BF16; round to nearest even).
 void convert_host(const void* src, DType src_t, void* dst, DType dst_t, size_t n);
