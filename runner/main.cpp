@@ -3,6 +3,7 @@
 //   runner validate JOB.yaml [--world N]    expand and check a job, print the runs it would make
 //   runner tokenize --tokenizer FILE        text lines (or {"text": ...} lines) -> JSON id arrays
 //   runner make-model --like NAME ...       write a random HF-format BLOOM checkpoint
+//   runner report RESULTS.h5 [...]          tables, plots and passages of results files
 // Every error is caught here: logged, flushed, and the MPI job aborted (a lone exit() would
 // leave the other ranks waiting in a collective).
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "runner/job_spec.h"
 #include "runner/log.h"
 #include "runner/make_model.h"
+#include "runner/report_cmd.h"  // report subcommand (issue 6)
 #include "runner/tokenize_cmd.h"
 #include "runner/topology.h"
 #include "runner/validate_cmd.h"
@@ -37,7 +39,7 @@ void on_signal(int) { bloom::g_stop_requested = true; }
 // `runner JOB.yaml` means `runner run JOB.yaml`.
 std::vector<std::string> normalize_args(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  static const char* kCommands[] = {"run", "validate", "tokenize", "make-model"};
+  static const char* kCommands[] = {"run", "validate", "tokenize", "make-model", "report"};
   if (!args.empty() && args[0][0] != '-') {
     bool is_cmd = false;
     for (const char* c : kCommands) is_cmd = is_cmd || args[0] == c;
@@ -99,6 +101,40 @@ int main(int argc, char** argv) {
   make->add_option("--max-shard-size", shard, "shard files above this size (e.g. 5GB)");
   make->add_option("--threads", mm.threads, "writer threads (0: all cores)");
 
+  // --- report subcommand (issue 6; runner/report_cmd.h, runner/REPORT.md) ---
+  bloom::ReportOptions rep;
+  bool rep_csv = false, rep_json = false;
+  auto* report = app.add_subcommand("report", "Summarise results files: one row per run (accuracy, "
+                                              "perplexity, throughput, times, memory, speed-up), "
+                                              "plots, and the passages of a run. runner/REPORT.md "
+                                              "documents it.");
+  report->add_option("results", rep.files, "results files (HDF5, schema bloom-eval/1)")->required();
+  auto* rep_csv_flag = report->add_flag("--csv", rep_csv, "comma-separated values instead of a table");
+  report->add_flag("--json", rep_json, "JSON instead of a table")->excludes(rep_csv_flag);
+  report->add_option("--baseline", rep.baseline, "run the speed-up is relative to (NAME or FILE:NAME; "
+                                                 "default: the slowest run)");
+  report->add_option("--plot", rep.plot_dir, "write PNG plots (matplotlib) to this folder");
+  report->add_option("--run", rep.run, "the run (NAME or FILE:NAME) of --examples/--wrong/--diff "
+                                       "and of the per-rank plot");
+  report->add_flag("--examples", rep.examples, "list the passages of --run");
+  report->add_flag("--wrong", rep.wrong, "list only the passages --run got wrong (with --diff: "
+                                         "that either run got wrong)");
+  report->add_option("--diff", rep.diff, "list the passages where --run and this run disagree "
+                                         "(predicted ids or correctness)");
+  report->add_option("--limit", rep.limit, "list at most this many passages (0: all)");
+  report->add_option("--tolerance", rep.tolerance, "flag runs whose correct count differs from the "
+                                                   "other runs of the model by more than this many "
+                                                   "passages (default: max(3, 0.2% of them))");
+  report->add_option("--context-chars", rep.context_chars, "context tail shown per passage")
+      ->default_val(60);
+  report->add_option("--tokenizer", rep.tokenizer, "tokenizer.json to decode with (default: the "
+                                                   "run's `tokenizer` attribute)");
+  report->add_option("--dataset", rep.dataset, "dataset file with the passages (default: the run's "
+                                               "`dataset` attribute)");
+  report->add_option("--python", rep.python, "Python with matplotlib for --plot (default: "
+                                             "$BLOOM_PYTHON or python3)");
+  // --- end report ---
+
   const std::vector<std::string> args = normalize_args(argc, argv);
   std::vector<const char*> cargs = {argv[0]};
   for (const std::string& a : args) cargs.push_back(a.c_str());
@@ -111,6 +147,10 @@ int main(int argc, char** argv) {
   // Commands that need no MPI.
   try {
     if (*tokenize) return bloom::tokenize_main(tokenizer_path, std::cin, std::cout);
+    if (*report) {  // report subcommand (issue 6)
+      rep.format = rep_csv ? "csv" : rep_json ? "json" : "table";
+      return bloom::report_main(rep, std::cout, std::cerr);
+    }
     if (*make) {
       bloom::setup_logging(0, 0, 0, verbose);
       mm.max_shard_bytes = bloom::parse_byte_size(shard);
