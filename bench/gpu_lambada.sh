@@ -56,6 +56,6 @@ if has multi; then
 fi
 if has table; then
   stamp table
-  [ -f "$OUT/hf.forward.jsonl" ] && python3 bench/compare_hf.py "$OUT/ours.h5" "size=4096" "$OUT/hf.forward.jsonl"
+  [ -f "$OUT/hf.forward.jsonl" ] && python3 bench/compare_hf.py "$OUT/ours.h5" "size=4096,max_tokens=16384" "$OUT/hf.forward.jsonl"
   python3 bench/table.py "$OUT/ours.h5" "$OUT/hf.log" --config "$MODEL/config.json" | tee "$OUT/table.txt"
 fi

@@ -29,7 +29,9 @@ struct LoadTask {
 };
 
 void run_task(const io::Checkpoint& ckpt, const LoadTask& t, DType read_dtype, Device device) {
-  ckpt.check_shape(t.name, t.full_shape);
+  ckpt.check_shape(t.name, t.full_shape,
+                   "from config.json's hidden_size and vocab_size: are config.json and the "
+                   "weights of the same model?");
   const size_t n = static_cast<size_t>(t.dst->numel());
   std::vector<char> staging;
   void* host = t.dst->data;

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -87,8 +89,6 @@ class NcclCommunicator final : public Communicator {
     BLOOM_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, tp_comm));
     try {
       BLOOM_CUDA_CALL(cudaSetDevice(device_));
-      BLOOM_CUDA_CALL(cudaEventCreate(&start_));
-      BLOOM_CUDA_CALL(cudaEventCreate(&stop_));
       BLOOM_NCCL_CHECK(ncclCommInitRank(&comm_, size_, id, rank_));
     } catch (...) {
       release();
@@ -105,7 +105,10 @@ class NcclCommunicator final : public Communicator {
     check_tensor(ctx, t, "all_reduce_sum");
     BLOOM_CHECK(t.dtype != DType::I32, "NCCL all_reduce_sum: {} is not floating", t.shape_str());
     if (size_ == 1 || t.numel() == 0) return;
-    run(ctx, "all_reduce_sum", [&](cudaStream_t s) {
+    // Not waited for: the stream orders it with the kernels around it, and the host keeps
+    // queueing work. The next waiting collective (scoring's all_gather, once per batch) checks
+    // for errors and hangs and collects the GPU time of everything queued before it.
+    run(ctx, "all_reduce_sum", /*wait_now=*/false, [&](cudaStream_t s) {
       return ncclAllReduce(t.data, t.data, static_cast<size_t>(t.numel()), nccl_type(t.dtype),
                            ncclSum, comm_, s);
     });
@@ -124,7 +127,7 @@ class NcclCommunicator final : public Communicator {
                                         static_cast<cudaStream_t>(ctx.stream())));
       return;
     }
-    run(ctx, "all_gather", [&](cudaStream_t s) {
+    run(ctx, "all_gather", /*wait_now=*/true, [&](cudaStream_t s) {
       return ncclAllGather(in.data, out.data, static_cast<size_t>(in.numel()),
                            nccl_type(in.dtype), comm_, s);
     });
@@ -134,7 +137,7 @@ class NcclCommunicator final : public Communicator {
     check_tensor(ctx, t, "broadcast");
     BLOOM_CHECK(root >= 0 && root < size_, "NCCL broadcast: root {} of {} ranks", root, size_);
     if (size_ == 1 || t.numel() == 0) return;
-    run(ctx, "broadcast", [&](cudaStream_t s) {
+    run(ctx, "broadcast", /*wait_now=*/true, [&](cudaStream_t s) {
       return ncclBroadcast(t.data, t.data, static_cast<size_t>(t.numel()), nccl_type(t.dtype),
                            root, comm_, s);
     });
@@ -152,11 +155,19 @@ class NcclCommunicator final : public Communicator {
                 t.shape_str());
   }
 
-  /// Enqueues one collective between two events, waits for it and adds its GPU time.
+  /// Enqueues one collective between two timing events. With wait_now (or when many are
+  /// pending) waits for the latest one, which implies every earlier one, and adds their GPU time.
   template <typename Enqueue>
-  void run(Context& ctx, const char* op, Enqueue&& enqueue) {
+  void run(Context& ctx, const char* op, bool wait_now, Enqueue&& enqueue) {
     const auto s = static_cast<cudaStream_t>(ctx.stream());
-    BLOOM_CUDA_CALL(cudaEventRecord(start_, s));
+    if (pending_ == events_.size()) {
+      cudaEvent_t a = nullptr, b = nullptr;
+      BLOOM_CUDA_CALL(cudaEventCreate(&a));
+      BLOOM_CUDA_CALL(cudaEventCreate(&b));
+      events_.push_back({a, b});
+    }
+    const auto [start, stop] = events_[pending_++];
+    BLOOM_CUDA_CALL(cudaEventRecord(start, s));
     const ncclResult_t rc = enqueue(s);
     if (rc != ncclSuccess) {
       const std::string why =
@@ -164,18 +175,22 @@ class NcclCommunicator final : public Communicator {
       abort_comm();
       BLOOM_FAIL("NCCL {} of rank {}/{} failed: {}", op, rank_, size_, why);
     }
-    BLOOM_CUDA_CALL(cudaEventRecord(stop_, s));
-    wait(op);
-    float ms = 0.0f;
-    BLOOM_CUDA_CALL(cudaEventElapsedTime(&ms, start_, stop_));
-    seconds_ += ms * 1e-3;
+    BLOOM_CUDA_CALL(cudaEventRecord(stop, s));
+    if (!wait_now && pending_ < kMaxPending) return;
+    wait(op, stop);
+    for (size_t i = 0; i < pending_; ++i) {
+      float ms = 0.0f;
+      BLOOM_CUDA_CALL(cudaEventElapsedTime(&ms, events_[i].first, events_[i].second));
+      seconds_ += ms * 1e-3;
+    }
+    pending_ = 0;
   }
 
   /// Polls the end event; between polls checks NCCL's asynchronous error and the timeout.
-  void wait(const char* op) {
+  void wait(const char* op, cudaEvent_t stop) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int polls = 0;; ++polls) {
-      const cudaError_t e = cudaEventQuery(stop_);
+      const cudaError_t e = cudaEventQuery(stop);
       if (e == cudaSuccess) return;
       if (e != cudaErrorNotReady) {
         abort_comm();
@@ -224,9 +239,12 @@ class NcclCommunicator final : public Communicator {
         comm_ = nullptr;
       }
     }
-    if (stop_ != nullptr) cudaEventDestroy(stop_);
-    if (start_ != nullptr) cudaEventDestroy(start_);
-    stop_ = start_ = nullptr;
+    for (auto& [a, b] : events_) {
+      cudaEventDestroy(a);
+      cudaEventDestroy(b);
+    }
+    events_.clear();
+    pending_ = 0;
   }
 
   MPI_Comm mpi_comm_;
@@ -235,8 +253,9 @@ class NcclCommunicator final : public Communicator {
   int size_ = 1;
   int device_ = 0;
   double timeout_s_ = 300.0;
-  cudaEvent_t start_ = nullptr;
-  cudaEvent_t stop_ = nullptr;
+  static constexpr size_t kMaxPending = 512;
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> events_;  // (start, stop) per collective
+  size_t pending_ = 0;  // collectives queued since the last wait
 };
 
 }  // namespace

@@ -81,6 +81,18 @@ void Context::bind_current_thread() const {
 #endif
 }
 
+std::pair<size_t, size_t> Context::device_memory() const {
+#ifdef BLOOM_WITH_CUDA
+  if (device_ == Device::CUDA) {
+    size_t free_b = 0, total_b = 0;
+    cudaError_t e = cudaMemGetInfo(&free_b, &total_b);
+    BLOOM_CHECK(e == cudaSuccess, "cudaMemGetInfo: {}", cudaGetErrorString(e));
+    return {free_b, total_b};
+  }
+#endif
+  return {0, 0};
+}
+
 void Context::synchronize() const {
 #ifdef BLOOM_WITH_CUDA
   if (device_ == Device::CUDA) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 
 #include "engine/tensor.h"
 
@@ -27,6 +28,8 @@ class Context {
   size_t gemm_workspace_size() const { return gemm_ws_size_; }
   /// Makes this context's GPU current on the calling thread (loader threads; no-op on CPU).
   void bind_current_thread() const;
+  /// Device memory: (free, total) bytes from the driver; (0, 0) on CPU.
+  std::pair<size_t, size_t> device_memory() const;
   /// Waits for all work queued on this context (no-op on CPU).
   void synchronize() const;
   /// Synchronize and check after each kernel (BLOOM_SYNC_CHECK=1), so errors name the right op.

@@ -8,10 +8,15 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -106,11 +111,19 @@ std::vector<TokenizedPassage> tokenize(const RunSpec& r, std::vector<io::Example
   return out;
 }
 
-int64_t default_max_tokens(const RunSpec& r) {
+// Tokens per batch: the spec's batch.max_tokens, else CPU 4096 (BLAS at speed, memory modest),
+// else on CUDA what half the free device memory holds in workspace, capped at 32768 (GEMMs of
+// 16k+ rows already run at the card's rate; larger batches only cost memory).
+int64_t choose_max_tokens(const RunSpec& r, const Engine& e) {
   if (r.batch.max_tokens > 0) return r.batch.max_tokens;
-  // CPU: enough tokens for BLAS to run at speed, small enough to keep memory modest.
-  // CUDA: large GEMMs; memory is checked when the workspace is allocated.
-  return r.model.backend == "cuda" ? 16384 : 4096;
+  if (e.ctx->device() == Device::CPU) return 4096;
+  const BloomWeights& w = *e.weights;
+  const size_t per_1k = Workspace::bytes_needed(w.config, w.plan, w.dtype, {1024, 1, 1, 1});
+  const size_t free_bytes = e.ctx->device_memory().first;
+  const int64_t fit = static_cast<int64_t>(free_bytes / 2 / std::max<size_t>(per_1k, 1)) * 1024;
+  BLOOM_CHECK(fit >= 1024, "only {:.2f} GB of device memory left after loading the weights: not "
+              "enough for a batch of 1024 tokens", free_bytes / 1e9);
+  return std::min<int64_t>(fit, 32768);
 }
 
 io::RunAttributes base_attributes(const RunSpec& r, const Topology& t, int64_t max_tokens) {
@@ -175,9 +188,13 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
     total_tokens += d.n_tokens();
     longest = std::max(longest, d.n_tokens());
   }
-  const int64_t max_tokens = default_max_tokens(r);
+  const int64_t max_tokens = choose_max_tokens(r, e);
   const std::vector<PlannedBatch> batches = plan_batches(lengths, r.batch.size, max_tokens, t.dp);
   const int64_t n = static_cast<int64_t>(data.size());
+  if (rank == 0 && static_cast<int64_t>(batches.size()) < t.dp)
+    spdlog::warn("run {}: {} batch(es) for {} data-parallel groups: {} group(s) stay idle (a "
+                 "smaller batch.size spreads the passages)", r.name, batches.size(), t.dp,
+                 t.dp - static_cast<int64_t>(batches.size()));
 
   std::vector<uint8_t> done(static_cast<size_t>(n), 0);
   if (writer) {
@@ -224,6 +241,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
       if (block) break;
     }
   };
+  ResultSender outbox(MPI_COMM_WORLD);
   for (const PlannedBatch& b : batches) {
     if (b.dp_group != t.dp_rank) continue;
     bool all_done = true;
@@ -258,10 +276,10 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
       write(res);
       drain(false);
     } else if (t.is_group_root()) {
-      send_batch(res, MPI_COMM_WORLD);
+      outbox.send_batch(res);
     }
   }
-  if (t.is_group_root() && rank != 0) send_end(MPI_COMM_WORLD);
+  if (t.is_group_root() && rank != 0) outbox.send_end();
   if (rank == 0) {
     --ends_pending;  // group 0's own end
     while (ends_pending > 0) drain(true);
@@ -271,7 +289,11 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   int any_stop = stopped ? 1 : 0;
   MPI_Allreduce(MPI_IN_PLACE, &any_stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   const std::vector<io::BatchTiming> all_timings = gather_timings(timings, rank, mpi.world_size());
-  int64_t peak = static_cast<int64_t>(e.weights->load_stats.bytes + ws.bytes);
+  // Device memory in use after the run (weights, workspace, library handles, NCCL buffers);
+  // on the CPU backend the bytes of weights and workspace.
+  const auto [free_b, total_b] = e.ctx->device_memory();
+  int64_t peak = total_b ? static_cast<int64_t>(total_b - free_b)
+                         : static_cast<int64_t>(e.weights->load_stats.bytes + ws.bytes);
   MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
   if (!writer) return {any_stop != 0};
 
@@ -309,12 +331,43 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   return {};
 }
 
+// Cheap checks of every run's inputs before the results file exists, so that a typo fails in the
+// first second and leaves no file behind (a left-over file would refuse the corrected job until
+// output.resume or output.overwrite is set): config.json and the layout, the checkpoint's headers,
+// the tokenizer file, the dataset (read whole: milliseconds for LAMBADA). Rank 0 only; its error
+// aborts the job from main().
+void preflight(const JobSpec& job, int world_size) {
+  std::set<std::pair<std::string, int64_t>> datasets_read;
+  for (const RunSpec& r : job.runs) {
+    BLOOM_CHECK(std::filesystem::is_directory(r.model.path),
+                "run {}: model.path '{}' is not a folder (a HF BLOOM checkpoint folder: "
+                "config.json, tokenizer.json, *.safetensors)", r.name, r.model.path);
+    const BloomConfig config = BloomConfig::from_file(r.model.path + "/config.json");
+    check_layout(world_size, static_cast<int>(r.parallelism.tp),
+                 static_cast<int>(r.parallelism.dp), static_cast<int>(config.n_head));
+    io::Checkpoint::open(r.model.path);
+    std::ifstream tok(r.model.tokenizer, std::ios::binary);
+    BLOOM_CHECK(tok.good(), "run {}: model.tokenizer '{}' cannot be opened: {}", r.name,
+                r.model.tokenizer, std::strerror(errno));
+    if (!datasets_read.insert({r.dataset.path, r.dataset.limit}).second) continue;
+    const size_t n =
+        io::read_lambada(r.dataset.path, r.dataset.limit > 0 ? r.dataset.limit : -1).size();
+    const int64_t dp = world_size / r.parallelism.tp;
+    BLOOM_CHECK(static_cast<int64_t>(n) >= dp,
+                "run {}: {} data-parallel groups ({} ranks / tp {}) but only {} passage(s) in "
+                "'{}'{}: launch fewer ranks or evaluate more passages", r.name, dp, world_size,
+                r.parallelism.tp, n, r.dataset.path,
+                r.dataset.limit > 0 ? fmt::format(" (dataset.limit {})", r.dataset.limit) : "");
+  }
+}
+
 }  // namespace
 
 int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt) {
   const RunSpec& first = job.runs.front();
   std::unique_ptr<io::ResultsWriter> writer;
   if (mpi.world_rank() == 0) {
+    preflight(job, mpi.world_size());
     const io::OpenMode mode = first.output.resume      ? io::OpenMode::Resume
                               : first.output.overwrite ? io::OpenMode::Overwrite
                                                        : io::OpenMode::CreateNew;

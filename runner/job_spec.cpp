@@ -3,6 +3,7 @@
 //   parallelism.{tp,dp}, output.{path,resume,overwrite}, method, load.threads, sweep.
 #include "runner/job_spec.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -37,10 +38,14 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::string suggestion(const std::string& key) {
+// The closest known key to `key`; with `sections`, section names ("model", "batch", ...) count too.
+std::string suggestion(const std::string& key, bool sections = false) {
+  std::vector<std::string> candidates = kKeys;
+  if (sections)
+    for (const std::string& k : kKeys) candidates.push_back(k.substr(0, k.find('.')));
   std::string best;
   size_t best_d = 4;
-  for (const std::string& k : kKeys) {
+  for (const std::string& k : candidates) {
     const size_t d = std::min(edit_distance(key, k),
                               edit_distance(key.substr(key.rfind('.') + 1), k.substr(k.rfind('.') + 1)) +
                                   (key.substr(0, key.rfind('.') + 1) == k.substr(0, k.rfind('.') + 1) ? 0 : 3));
@@ -90,7 +95,8 @@ void flatten(const YAML::Node& n, const std::string& prefix, const std::string& 
     if (it->second.IsMap()) {
       bool is_section = false;
       for (const std::string& k : kKeys) is_section |= k.rfind(key + ".", 0) == 0;
-      BLOOM_CHECK(is_section, "{}: unknown key '{}'{}", where(origin, it->first), key, suggestion(key));
+      BLOOM_CHECK(is_section, "{}: unknown key '{}'{}", where(origin, it->first), key,
+                  suggestion(key, true));
       flatten(it->second, key + ".", origin, out);
       continue;
     }
@@ -100,8 +106,12 @@ void flatten(const YAML::Node& n, const std::string& prefix, const std::string& 
       for (const std::string& k : kKeys) is_section |= k.rfind(key + ".", 0) == 0;
       BLOOM_CHECK(!is_section, "{}: '{}' must be a mapping (with keys such as {}.path)",
                   where(origin, it->first), key, key);
-      BLOOM_FAIL("{}: unknown key '{}'{}", where(origin, it->first), key, suggestion(key));
+      BLOOM_FAIL("{}: unknown key '{}'{}", where(origin, it->first), key, suggestion(key, true));
     }
+    // YAML forbids repeated keys but yaml-cpp keeps both: the later one would win silently.
+    auto first = out.find(key);
+    BLOOM_CHECK(first == out.end(), "{}: '{}' is given twice (first at line {})",
+                where(origin, it->first), key, first->second.Mark().line + 1);
     BLOOM_CHECK(it->second.IsScalar(), "{}: '{}' must be a single value, not a list or mapping",
                 where(origin, it->second), key);
     out[key] = it->second;
@@ -211,6 +221,8 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
       const std::string at = where(origin, it->first);
       BLOOM_CHECK(std::find(kKeys.begin(), kKeys.end(), key) != kKeys.end() && key != "name",
                   "{}: unknown sweep key 'sweep.{}'{}", at, key, suggestion(key));
+      for (const auto& axis : axes)
+        BLOOM_CHECK(axis.first != key, "{}: sweep.{} is given twice", at, key);
       BLOOM_CHECK(it->second.IsSequence() && it->second.size() > 0,
                   "{}: sweep.{} must be a non-empty list of values", at, key);
       std::vector<Value> vals;
@@ -223,6 +235,15 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
       axes.push_back({key, std::move(vals)});
     }
   }
+
+  // The product is expanded in memory: refuse absurd sweeps instead of exhausting it.
+  constexpr size_t kMaxRuns = 10000;
+  size_t n_runs = 1;
+  for (const auto& axis : axes) {
+    n_runs = std::min(n_runs * axis.second.size(), kMaxRuns + 1);
+  }
+  BLOOM_CHECK(n_runs <= kMaxRuns, "{}: the sweep makes more than {} runs; split it into several jobs",
+              origin, kMaxRuns);
 
   JobSpec job;
   job.source_path = origin;

@@ -45,17 +45,29 @@ BatchResults unpack_batch(const std::vector<int64_t>& m) {
   return b;
 }
 
-void send_batch(const BatchResults& b, MPI_Comm world) {
-  const std::vector<int64_t> m = pack_batch(b);
-  BLOOM_CHECK(MPI_Send(m.data(), static_cast<int>(m.size()), MPI_INT64_T, 0, kTagBatch, world) ==
-                  MPI_SUCCESS,
-              "sending batch {} results to rank 0 failed", b.batch);
+void ResultSender::post(std::vector<int64_t> msg, int tag) {
+  buffers_.push_back(std::make_unique<std::vector<int64_t>>(std::move(msg)));
+  requests_.emplace_back();
+  const std::vector<int64_t>& m = *buffers_.back();
+  BLOOM_CHECK(MPI_Isend(m.data(), static_cast<int>(m.size()), MPI_INT64_T, 0, tag, world_,
+                        &requests_.back()) == MPI_SUCCESS,
+              "sending results to rank 0 failed");
 }
 
-void send_end(MPI_Comm world) {
-  int64_t zero = 0;
-  BLOOM_CHECK(MPI_Send(&zero, 1, MPI_INT64_T, 0, kTagEnd, world) == MPI_SUCCESS,
-              "sending the end-of-run mark to rank 0 failed");
+void ResultSender::send_batch(const BatchResults& b) { post(pack_batch(b), kTagBatch); }
+
+void ResultSender::send_end() {
+  post({0}, kTagEnd);
+  BLOOM_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
+                          MPI_STATUSES_IGNORE) == MPI_SUCCESS,
+              "delivering results to rank 0 failed");
+  requests_.clear();
+  buffers_.clear();
+}
+
+ResultSender::~ResultSender() {
+  if (!requests_.empty())
+    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
 }
 
 bool receive_one(MPI_Comm world, bool block, BatchResults* out, bool* end) {

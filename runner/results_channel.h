@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <mpi.h>
@@ -25,10 +26,23 @@ BatchResults unpack_batch(const std::vector<int64_t>& msg);
 constexpr int kTagBatch = 101;
 constexpr int kTagEnd = 102;
 
-/// Sends one batch to world rank 0 (blocking; rank 0 drains between its own batches).
-void send_batch(const BatchResults& b, MPI_Comm world);
-/// Sends this group's end-of-run mark.
-void send_end(MPI_Comm world);
+/// A group root's outbox to world rank 0. Sends are non-blocking (rank 0 is busy with its own
+/// batches and drains between them; a blocking send would stall this group until then); the
+/// buffers live until finish() has waited for every send.
+class ResultSender {
+ public:
+  explicit ResultSender(MPI_Comm world) : world_(world) {}
+  ~ResultSender();  // waits for what is still in flight (never throws)
+  ResultSender(const ResultSender&) = delete;
+  ResultSender& operator=(const ResultSender&) = delete;
+  void send_batch(const BatchResults& b);
+  void send_end();  // this group's end-of-run mark, then waits for every send
+ private:
+  void post(std::vector<int64_t> msg, int tag);
+  MPI_Comm world_;
+  std::vector<std::unique_ptr<std::vector<int64_t>>> buffers_;
+  std::vector<MPI_Request> requests_;
+};
 
 /// Receives what is waiting (block=false) or the next message (block=true). Returns false when
 /// nothing was received; sets *end when the message was an end mark.
