@@ -115,7 +115,9 @@ void check_writable(OpenMode mode, const std::string& path, const char* what) {
 }
 
 void flush_file(hid_t file, const std::string& path) {
-  BLOOM_H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush results file '{}'", path);
+  BLOOM_H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0,
+                 "cannot flush results file '{}' (full disk? file-size limit?); it keeps every "
+                 "batch flushed before: once fixed, rerun with output.resume: true", path);
 }
 
 void write_run_attributes(hid_t run, const RunAttributes& a, int64_t n_examples, bool complete) {
@@ -204,6 +206,12 @@ void trim_torn_timings(hid_t run) {
 ResultsWriter::ResultsWriter(const std::string& path, OpenMode mode, const std::string& runner_version,
                              const std::string& job_spec_text)
     : path_(path), mode_(mode) {
+  // When closing a file fails (a full disk), HDF5 1.10 leaves a dangling file object behind and
+  // its atexit clean-up (H5_term_library) then crashes the process after the error was reported.
+  // Every handle here is closed by RAII, so that clean-up is not needed: keep HDF5 from
+  // installing it (possible only before its first use; later calls change nothing).
+  static const bool no_atexit_cleanup = (H5dont_atexit(), true);
+  (void)no_atexit_cleanup;
   h5::quiet_errors();
   BLOOM_CHECK(!path.empty(), "results file path is empty");
   std::error_code ec;
@@ -225,6 +233,18 @@ ResultsWriter::ResultsWriter(const std::string& path, OpenMode mode, const std::
         break;
       }
       file_ = open_file(path, /*writable=*/true);
+#if H5_VERSION_GE(1, 10, 2)
+      {
+        // A flush cut short (full disk, file-size limit) can leave objects past the end of
+        // allocation that the superblock records (EOF > EOA): every later write then fails
+        // ("actual len exceeds EOA"). Move the EOA past the end of the file and a margin, as
+        // `h5clear --increment` does; a healthy file (EOA == EOF) is left alone.
+        haddr_t eoa = 0;
+        hsize_t eof = 0;
+        if (H5Fget_eoa(file_, &eoa) >= 0 && H5Fget_filesize(file_, &eof) >= 0 && eof > eoa)
+          H5Fincrement_filesize(file_, hsize_t{1} << 20);
+      }
+#endif
       // The file now describes the job that resumes it; `created` keeps the first start.
       try {
         h5::write_attribute(file_, "runner_version", runner_version);
