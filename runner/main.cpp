@@ -51,6 +51,9 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (ulimit -f, quotas) a write must fail with EFBIG and be reported like
+  // a full disk, not kill the process with SIGXFSZ (whose default action also dumps core).
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"bloom-eval runner " BLOOM_VERSION
                ": evaluates BLOOM language models on LAMBADA as described by a YAML job file, "
                "over MPI (data-parallel groups of tensor-parallel engines), writing every "
