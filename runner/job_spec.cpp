@@ -217,6 +217,8 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
     const YAML::Node sw = root["sweep"];
     BLOOM_CHECK(sw.IsMap(), "{}: sweep must map dotted keys to lists of values", where(origin, sw));
     for (auto it = sw.begin(); it != sw.end(); ++it) {
+      BLOOM_CHECK(it->first.IsScalar(), "{}: sweep keys must be plain dotted names such as "
+                  "batch.size", where(origin, it->first));
       const std::string key = it->first.as<std::string>();
       const std::string at = where(origin, it->first);
       BLOOM_CHECK(std::find(kKeys.begin(), kKeys.end(), key) != kKeys.end() && key != "name",
