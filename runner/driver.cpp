@@ -232,14 +232,10 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
     writer->write_predictions(r.name, b.rows, b.passages);
     progress.add(static_cast<int64_t>(b.passages.size()), b.n_tokens);
   };
-  auto drain = [&](bool block) {
-    BatchResults b;
-    bool end = false;
-    while (ends_pending > 0 && receive_one(MPI_COMM_WORLD, block, &b, &end)) {
-      if (end) --ends_pending;
-      else write(b);
-      if (block) break;
-    }
+  ResultReceiver inbox(MPI_COMM_WORLD);
+  auto deliver = [&](const BatchResults* b, bool end) {
+    if (end) --ends_pending;
+    else write(*b);
   };
   ResultSender outbox(MPI_COMM_WORLD);
   for (const PlannedBatch& b : batches) {
@@ -274,15 +270,16 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
     timings.push_back(bt);
     if (rank == 0) {
       write(res);
-      drain(false);
+      inbox.poll(deliver);
     } else if (t.is_group_root()) {
       outbox.send_batch(res);
+      outbox.progress();  // moves earlier batches along while rank 0 polls between its batches
     }
   }
   if (t.is_group_root() && rank != 0) outbox.send_end();
   if (rank == 0) {
     --ends_pending;  // group 0's own end
-    while (ends_pending > 0) drain(true);
+    while (ends_pending > 0) inbox.wait_one(deliver);
   }
   progress.finish();
   const double evaluate_seconds = since(eval0);

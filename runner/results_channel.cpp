@@ -70,24 +70,72 @@ ResultSender::~ResultSender() {
     MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
 }
 
-bool receive_one(MPI_Comm world, bool block, BatchResults* out, bool* end) {
-  MPI_Status st;
-  if (block) {
-    MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, world, &st);
-  } else {
+void ResultSender::progress() {
+  if (requests_.empty()) return;
+  int done = 0;
+  MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE);
+}
+
+void ResultReceiver::post_arrived(bool block) {
+  for (bool first = true;; first = false) {
+    MPI_Status st;
     int flag = 0;
-    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world, &flag, &st);
-    if (!flag) return false;
+    if (block && first) {
+      MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, world_, &st);
+      flag = 1;
+    } else {
+      MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world_, &flag, &st);
+    }
+    if (!flag) return;
+    BLOOM_CHECK(st.MPI_TAG == kTagBatch || st.MPI_TAG == kTagEnd,
+                "unexpected MPI message tag {} from rank {}", st.MPI_TAG, st.MPI_SOURCE);
+    int count = 0;
+    MPI_Get_count(&st, MPI_INT64_T, &count);
+    Pending p{std::make_unique<std::vector<int64_t>>(static_cast<size_t>(count)), st.MPI_TAG};
+    requests_.emplace_back();
+    // Receiving the probed message by source and tag: MPI keeps messages of one sender in order.
+    BLOOM_CHECK(MPI_Irecv(p.buf->data(), count, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG, world_,
+                          &requests_.back()) == MPI_SUCCESS,
+                "receiving results from rank {} failed", st.MPI_SOURCE);
+    pending_.push_back(std::move(p));
   }
-  BLOOM_CHECK(st.MPI_TAG == kTagBatch || st.MPI_TAG == kTagEnd, "unexpected MPI message tag {} from rank {}",
-              st.MPI_TAG, st.MPI_SOURCE);
-  int count = 0;
-  MPI_Get_count(&st, MPI_INT64_T, &count);
-  std::vector<int64_t> m(static_cast<size_t>(count));
-  MPI_Recv(m.data(), count, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG, world, MPI_STATUS_IGNORE);
-  *end = st.MPI_TAG == kTagEnd;
-  if (!*end) *out = unpack_batch(m);
-  return true;
+}
+
+int ResultReceiver::poll(const std::function<void(const BatchResults*, bool)>& deliver) {
+  post_arrived(false);
+  int delivered = 0;
+  for (size_t i = 0; i < requests_.size();) {
+    int done = 0;
+    MPI_Test(&requests_[i], &done, MPI_STATUS_IGNORE);
+    if (!done) {
+      ++i;
+      continue;
+    }
+    Pending p = std::move(pending_[i]);
+    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+    requests_.erase(requests_.begin() + static_cast<std::ptrdiff_t>(i));
+    ++delivered;
+    if (p.tag == kTagEnd) {
+      deliver(nullptr, true);
+    } else {
+      const BatchResults b = unpack_batch(*p.buf);
+      deliver(&b, false);
+    }
+  }
+  return delivered;
+}
+
+void ResultReceiver::wait_one(const std::function<void(const BatchResults*, bool)>& deliver) {
+  while (poll(deliver) == 0) {
+    if (requests_.empty()) {
+      post_arrived(true);
+    } else {
+      int idx = 0;
+      MPI_Waitany(static_cast<int>(requests_.size()), requests_.data(), &idx, MPI_STATUS_IGNORE);
+      // MPI_Waitany marked it done (request set to MPI_REQUEST_NULL): MPI_Test in poll() will
+      // report it complete.
+    }
+  }
 }
 
 }  // namespace bloom

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -36,6 +37,8 @@ class ResultSender {
   ResultSender(const ResultSender&) = delete;
   ResultSender& operator=(const ResultSender&) = delete;
   void send_batch(const BatchResults& b);
+  /// Lets MPI move queued messages along (a large message needs the sender inside MPI).
+  void progress();
   void send_end();  // this group's end-of-run mark, then waits for every send
  private:
   void post(std::vector<int64_t> msg, int tag);
@@ -44,8 +47,28 @@ class ResultSender {
   std::vector<MPI_Request> requests_;
 };
 
-/// Receives what is waiting (block=false) or the next message (block=true). Returns false when
-/// nothing was received; sets *end when the message was an end mark.
-bool receive_one(MPI_Comm world, bool block, BatchResults* out, bool* end);
+/// World rank 0's inbox. poll() never blocks in a receive: it posts a receive for every
+/// message that has arrived and hands over those that are complete; wait_one() blocks until one
+/// more message is complete. Each delivery is a batch or (end == true) a group's end mark.
+class ResultReceiver {
+ public:
+  explicit ResultReceiver(MPI_Comm world) : world_(world) {}
+  ResultReceiver(const ResultReceiver&) = delete;
+  ResultReceiver& operator=(const ResultReceiver&) = delete;
+  /// Delivers every message complete now; returns how many.
+  int poll(const std::function<void(const BatchResults*, bool end)>& deliver);
+  /// Blocks until at least one message is delivered.
+  void wait_one(const std::function<void(const BatchResults*, bool end)>& deliver);
+
+ private:
+  void post_arrived(bool block);
+  struct Pending {
+    std::unique_ptr<std::vector<int64_t>> buf;
+    int tag;
+  };
+  MPI_Comm world_;
+  std::vector<Pending> pending_;
+  std::vector<MPI_Request> requests_;
+};
 
 }  // namespace bloom
