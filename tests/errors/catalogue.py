@@ -1,0 +1,995 @@
+#!/usr/bin/env python3
+"""The catalogue of bad inputs: every case is a job (or an input file) with one thing wrong, the
+message the runner must print for it, and what users should do about it.
+
+usage: catalogue.py RUNNER MPIEXEC [-k SUBSTRING] [--write-doc [FILE]]
+
+Each case checks that the runner
+  - exits non-zero, within a time limit (never a hang: 60 s per launch),
+  - prints the expected message (a substring of stdout + stderr), and no crash report
+    (no "Segmentation fault", "core dumped", sanitizer report, uncaught-exception abort),
+  - leaves no misleading output: no results file where the mistake is caught before the run
+    starts (`absent`), a file whose root attribute `complete` is 0 where the run had started
+    (`incomplete`), or, for an existing file it must not touch, the same bytes (`untouched`).
+The inputs are made at run time in a temporary folder from tests/data (a small model made with
+`runner make-model`, copies of tiny-bloom, lines of LAMBADA).
+
+jobs/ERRORS.md, the users' table (message -> cause -> fix), is generated from this file:
+`catalogue.py RUNNER MPIEXEC --write-doc` rewrites it; every run checks that it is up to date.
+Ends with "N passed, M failed"; exits 1 on any failure.
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DATA = os.path.join(ROOT, "tests/data")
+TINY = os.path.join(DATA, "tiny-bloom")
+LAMBADA = os.path.join(DATA, "lambada/lambada_test.jsonl")
+DOC = os.path.join(ROOT, "jobs/ERRORS.md")
+TIMEOUT = 60
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+ENV.pop("BLOOM_CATALOGUE_UNSET", None)
+CRASH_SIGNS = ["Segmentation fault", "core dumped", "AddressSanitizer", "runtime error:",
+               "terminate called", "std::bad_alloc", "Aborted"]
+
+CASES = []
+
+
+class Case:
+    """One bad input. `make(ctx)` writes the inputs and returns a Launch."""
+
+    def __init__(self, section, name, message, cause, fix, make, output="absent", pattern=None):
+        self.section, self.name, self.message = section, name, message
+        self.cause, self.fix, self.make, self.output, self.pattern = cause, fix, make, output, pattern
+
+
+def case(section, name, message, cause, fix, output="absent", pattern=None):
+    def register(make):
+        CASES.append(Case(section, name, message, cause, fix, make, output, pattern))
+        return make
+    return register
+
+
+class Launch:
+    def __init__(self, args, ranks=1, out=None, cleanup=None, cmd=None):
+        self.args, self.ranks, self.out, self.cleanup = args, ranks, out, cleanup
+        self.cmd = cmd  # the whole command line, when not RUNNER + args (under mpirun)
+
+
+class Ctx:
+    """A case's temporary folder and the shared fixtures."""
+
+    def __init__(self, tmp, shared):
+        self.tmp, self.shared = tmp, shared
+        self.out = os.path.join(tmp, "results.h5")
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def write(self, name, data):
+        p = self.path(name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+        return p
+
+    def model(self, name="model"):
+        """A private copy of the small single-file model (1 layer, hidden 32, 4 heads)."""
+        dst = self.path(name)
+        shutil.copytree(self.shared["model"], dst)
+        return dst
+
+    def tiny(self, name="tiny"):
+        """A private copy of tiny-bloom (3 shards + index, 6 heads), without the HF references."""
+        dst = self.path(name)
+        os.makedirs(dst)
+        for f in os.listdir(TINY):
+            if f.startswith("model") or f in ("config.json", "tokenizer.json"):
+                shutil.copy(os.path.join(TINY, f), dst)
+        return dst
+
+    def job(self, model=None, dataset=None, out=None, limit=8, extra="", model_extra="",
+            output_extra="", name="catalogue", text=None):
+        text = text if text is not None else f"""name: {name}
+model:
+  path: {model or self.shared['model']}
+{model_extra}dataset:
+  path: {dataset or self.shared['dataset']}
+  limit: {limit}
+output:
+  path: {out or self.out}
+{output_extra}{extra}"""
+        return self.write("job.yaml", text)
+
+    def run(self, ranks=1, **kw):
+        return Launch([self.job(**kw)], ranks=ranks, out=kw.get("out", self.out))
+
+
+# ---- safetensors helpers ----------------------------------------------------------------------
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+def write_safetensors(path, header, data, header_len=None):
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h) if header_len is None else header_len) + h + data)
+
+
+def edit_header(ctx, edit):
+    """A model copy whose model.safetensors header went through edit(header) (data unchanged)."""
+    m = ctx.model()
+    st = os.path.join(m, "model.safetensors")
+    header, data = read_safetensors(st)
+    edit(header)
+    write_safetensors(st, header, data)
+    return m
+
+
+def tensors_by_offset(header):
+    return sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
+
+
+def edit_config(ctx, edit, base=None):
+    m = base or ctx.model()
+    p = os.path.join(m, "config.json")
+    with open(p) as f:
+        c = json.load(f)
+    edit(c)
+    with open(p, "w") as f:
+        json.dump(c, f)
+    return m
+
+
+# ---- the catalogue ----------------------------------------------------------------------------
+# Messages are substrings of what the runner prints; keep them specific enough to identify the
+# check, generic enough to survive rewording of the surrounding text.
+
+JOB = "Job file"
+
+
+@case(JOB, "YAML syntax error", "YAML syntax error",
+      "The job file is not valid YAML (here an unclosed `[`). The message starts with "
+      "`FILE:LINE:COLUMN:` where the parser noticed it (at or after the mistake).",
+      "Fix the YAML at that place; `runner validate JOB.yaml` checks a job without running it.",
+      pattern=r"job\.yaml:\d+:\d+: YAML syntax error")
+def _(ctx):
+    return Launch([ctx.job(text="name: t\nmodel:\n  path: [a, b\ndataset:\n  path: d\n")])
+
+
+@case(JOB, "tab used for indentation", "illegal tab when looking for indentation",
+      "YAML indents with spaces only.", "Replace the tabs with spaces.",
+      pattern=r"job\.yaml:2:\d+: YAML syntax error")
+def _(ctx):
+    return Launch([ctx.job(text="name: t\n\tmodel: x\n")])
+
+
+@case(JOB, "not a mapping", "a job file is a YAML mapping",
+      "The file is a list or a single value instead of `key: value` lines.",
+      "Start from jobs/quickstart.yaml; jobs/README.md lists every key.")
+def _(ctx):
+    return Launch([ctx.job(text="- name: t\n- model: m\n")])
+
+
+@case(JOB, "misspelled section", "unknown key 'modle' (did you mean 'model'?)",
+      "A section name is misspelled.", "Use the suggested name.", pattern=r"job\.yaml:2:1: unknown key")
+def _(ctx):
+    return Launch([ctx.job(text=open(ctx.job()).read().replace("model:", "modle:"))])
+
+
+@case(JOB, "misspelled key", "unknown key 'batch.szie' (did you mean 'batch.size'?)",
+      "A key inside a section is misspelled.", "Use the suggested key.")
+def _(ctx):
+    return ctx.run(extra="batch:\n  szie: 8\n")
+
+
+@case(JOB, "unknown key", "unknown key 'colour'",
+      "A key the runner does not know (and that is not close to one it knows).",
+      "Remove it; jobs/README.md lists every key.")
+def _(ctx):
+    return ctx.run(extra="colour: red\n")
+
+
+@case(JOB, "key given twice", "'batch.size' is given twice (first at line",
+      "The same key appears twice; YAML forbids it and the second value would silently win.",
+      "Keep one.")
+def _(ctx):
+    return ctx.run(extra="batch:\n  size: 8\n  size: 16\n")
+
+
+@case(JOB, "section given a value", "'model' must be a mapping",
+      "A section (`model`, `dataset`, `batch`, `parallelism`, `output`, `load`) was given a "
+      "value instead of keys.", "Write `model:` and its keys indented below it (`  path: ...`).")
+def _(ctx):
+    return Launch([ctx.job(text=f"name: t\nmodel: {TINY}\ndataset:\n  path: d\n")])
+
+
+@case(JOB, "list where a value is expected", "'dataset.path' must be a single value",
+      "A key was given a list or mapping.", "Give one value; to try several, use `sweep:`.")
+def _(ctx):
+    return Launch([ctx.job(text=f"name: t\nmodel:\n  path: m\ndataset:\n  path: [a, b]\noutput:\n  path: o\n")])
+
+
+@case(JOB, "required key missing", "missing required key 'dataset.path'",
+      "`name`, `model.path`, `dataset.path` and `output.path` are required.", "Add the key.")
+def _(ctx):
+    return Launch([ctx.job(text=f"name: t\nmodel:\n  path: m\noutput:\n  path: {ctx.out}\n")])
+
+
+@case(JOB, "not an integer", "batch.size must be an integer, got 'many'",
+      "An integer key holds text.", "Write a whole number.")
+def _(ctx):
+    return ctx.run(extra="batch:\n  size: many\n")
+
+
+@case(JOB, "integer out of range", "batch.size must be >= 1, got 0",
+      "Integers have lower bounds: batch.size, parallelism.tp and load.threads >= 1; "
+      "dataset.limit, batch.max_tokens and parallelism.dp >= 0 (0: automatic / all).",
+      "Use a value in range.")
+def _(ctx):
+    return ctx.run(extra="batch:\n  size: 0\n")
+
+
+@case(JOB, "negative limit", "dataset.limit must be >= 0, got -5",
+      "dataset.limit counts passages from the start of the file; 0 means all.", "Use 0 or more.")
+def _(ctx):
+    return ctx.run(limit=-5)
+
+
+@case(JOB, "unknown dtype", "model.dtype must be one of fp32, fp16, bf16, got 'fp8'",
+      "The compute dtype is not one of those the engine has.", "Use fp32, fp16 or bf16.")
+def _(ctx):
+    return ctx.run(model_extra="  dtype: fp8\n")
+
+
+@case(JOB, "unknown backend", "model.backend must be one of cpu, cuda, got 'gpu'",
+      "The backend is `cpu` or `cuda`.", "Use `cuda` for GPUs.")
+def _(ctx):
+    return ctx.run(model_extra="  backend: gpu\n")
+
+
+@case(JOB, "unknown method", "method must be one of teacher_forced, got 'beam'",
+      "Only teacher-forced scoring is implemented (it gives greedy decoding's verdict).",
+      "Drop the key or write teacher_forced.")
+def _(ctx):
+    return ctx.run(extra="method: beam\n")
+
+
+@case(JOB, "not a boolean", "output.resume must be true or false, got 'maybe'",
+      "A yes/no key holds something else.", "Write true or false.")
+def _(ctx):
+    return ctx.run(output_extra="  resume: maybe\n")
+
+
+@case(JOB, "resume and overwrite together", "output.resume and output.overwrite exclude each other",
+      "Continuing a file and replacing it are opposite requests.", "Keep one of them.")
+def _(ctx):
+    return ctx.run(output_extra="  resume: true\n  overwrite: true\n")
+
+
+@case(JOB, "environment variable not set", "environment variable BLOOM_CATALOGUE_UNSET is not set",
+      "A `${VAR}` in a value names a variable that is not set (or empty).",
+      "Export it, or give a default: `${VAR:-default}`.")
+def _(ctx):
+    return ctx.run(out="${BLOOM_CATALOGUE_UNSET}/results.h5")
+
+
+@case(JOB, "name with a slash", "name must not contain '/'",
+      "The job name becomes an HDF5 group name.", "Use another separator.")
+def _(ctx):
+    return ctx.run(name="a/b")
+
+
+@case(JOB, "misspelled sweep key", "unknown sweep key 'sweep.batch.szie' (did you mean 'batch.size'?)",
+      "A sweep axis names a key that does not exist.", "Use the suggested key (dotted: section.key).")
+def _(ctx):
+    return ctx.run(extra="sweep:\n  batch.szie: [1, 2]\n")
+
+
+@case(JOB, "empty sweep list", "sweep.batch.size must be a non-empty list of values",
+      "A sweep axis has no values, or a single value that is not a list.",
+      "Give a list: `batch.size: [8, 16]`.")
+def _(ctx):
+    return ctx.run(extra="sweep:\n  batch.size: []\n")
+
+
+@case(JOB, "output swept", "output.path cannot be swept",
+      "All runs of a job go to one results file, one group per run.",
+      "Sweep something else, or write one job per output file.")
+def _(ctx):
+    return ctx.run(extra=f"sweep:\n  output.path: [{ctx.path('a.h5')}, {ctx.path('b.h5')}]\n")
+
+
+@case(JOB, "sweep too large", "the sweep makes more than 10000 runs",
+      "The product of the sweep's lists is huge (here 11^4 runs).", "Split it into several jobs.")
+def _(ctx):
+    vals = "[" + ", ".join(str(i) for i in range(1, 12)) + "]"
+    return ctx.run(extra=f"sweep:\n  batch.size: {vals}\n  batch.max_tokens: {vals}\n"
+                         f"  dataset.limit: {vals}\n  load.threads: {vals}\n")
+
+
+@case(JOB, "job file missing", "File does not exist",
+      "The job file path is wrong.", "Check the path (relative paths start from the current folder).")
+def _(ctx):
+    return Launch([ctx.path("no-such-job.yaml")])
+
+
+LAYOUT = "Parallel layout"
+
+
+@case(LAYOUT, "tp does not divide the heads", "parallelism.tp = 4 does not divide the model's 6 attention heads",
+      "Tensor parallelism splits the attention heads evenly over tp ranks.",
+      "Pick a tp from the list the message gives (divisors of n_head that divide the ranks).")
+def _(ctx):
+    return ctx.run(ranks=4, model=TINY, extra="parallelism:\n  tp: 4\n")
+
+
+@case(LAYOUT, "ranks not a multiple of tp", "parallelism.tp = 2 does not divide the 3 MPI rank(s)",
+      "The ranks form groups of tp; 3 ranks cannot.", "Launch a multiple of tp ranks (mpirun -n).")
+def _(ctx):
+    return ctx.run(ranks=3, extra="parallelism:\n  tp: 2\n")
+
+
+@case(LAYOUT, "tp without mpirun", "parallelism.tp = 2 does not divide the 1 MPI rank(s)",
+      "The runner was started directly (one rank) for a tensor-parallel job.",
+      "Launch it under mpirun -n TP x DP or srun.")
+def _(ctx):
+    return ctx.run(extra="parallelism:\n  tp: 2\n")
+
+
+@case(LAYOUT, "dp x tp is not the world", "parallelism.dp = 3 x parallelism.tp = 1 = 3 ranks, but 2 were launched",
+      "An explicit dp disagrees with the number of ranks.",
+      "Drop parallelism.dp (it defaults to ranks / tp) or launch dp x tp ranks.")
+def _(ctx):
+    return ctx.run(ranks=2, extra="parallelism:\n  dp: 3\n")
+
+
+@case(LAYOUT, "more ranks than passages", "3 data-parallel groups (3 ranks / tp 1) but only 2 passage(s)",
+      "Every data-parallel group needs at least one passage.",
+      "Launch fewer ranks, use a larger tp, or evaluate more passages (dataset.limit).")
+def _(ctx):
+    return ctx.run(ranks=3, limit=2)
+
+
+MODEL = "Model folder"
+
+
+@case(MODEL, "model folder missing", "is not a folder (a HF BLOOM checkpoint folder",
+      "model.path does not name a folder.", "Check the path; it must hold config.json and the weights.")
+def _(ctx):
+    return ctx.run(model=ctx.path("no-such-model"))
+
+
+@case(MODEL, "config.json missing", "cannot open model config",
+      "The folder has no config.json.", "Copy config.json from the model's HF repository.")
+def _(ctx):
+    m = ctx.model()
+    os.remove(os.path.join(m, "config.json"))
+    return ctx.run(model=m)
+
+
+@case(MODEL, "config.json not JSON", "config.json: not valid JSON",
+      "config.json is damaged.", "Download it again.")
+def _(ctx):
+    m = ctx.model()
+    with open(os.path.join(m, "config.json"), "w") as f:
+        f.write('{"n_head": 4,')
+    return ctx.run(model=m)
+
+
+@case(MODEL, "config.json lacks a key", "config.json: missing key 'n_head'",
+      "config.json lacks a size the model needs (n_head, hidden_size, n_layer, vocab_size).",
+      "Use the config.json of the checkpoint.")
+def _(ctx):
+    return ctx.run(model=edit_config(ctx, lambda c: c.pop("n_head")))
+
+
+@case(MODEL, "not a BLOOM model", "model_type is \"gpt2\", only bloom is supported",
+      "config.json describes another architecture.", "Point model.path at a BLOOM checkpoint.")
+def _(ctx):
+    return ctx.run(model=edit_config(ctx, lambda c: c.update(model_type="gpt2")))
+
+
+@case(MODEL, "no weights", "no model.safetensors or model.safetensors.index.json",
+      "The folder has no safetensors weights.", "Download model*.safetensors (and the index, if sharded).")
+def _(ctx):
+    m = ctx.model()
+    os.remove(os.path.join(m, "model.safetensors"))
+    return ctx.run(model=m)
+
+
+@case(MODEL, "only PyTorch weights", "only PyTorch .bin weights: re-save them as safetensors",
+      "The folder has pytorch_model.bin only; the runner reads safetensors.",
+      "In Python: `AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, "
+      "safe_serialization=True)`.")
+def _(ctx):
+    m = ctx.model()
+    os.remove(os.path.join(m, "model.safetensors"))
+    ctx.write("model/pytorch_model.bin", b"\0" * 16)
+    return ctx.run(model=m)
+
+
+@case(MODEL, "shard missing", "model-00003-of-00003.safetensors (holding tensor",
+      "model.safetensors.index.json names a shard file that is not there.",
+      "Download the missing shard (the message names it).", pattern=r"does not exist")
+def _(ctx):
+    m = ctx.tiny()
+    os.remove(os.path.join(m, "model-00003-of-00003.safetensors"))
+    return ctx.run(model=m)
+
+
+@case(MODEL, "tensor missing", "tensor h.0.mlp.dense_4h_to_h.bias (with or without `transformer.`) not found",
+      "The weights lack a tensor BLOOM needs (incomplete download or another architecture).",
+      "Download the checkpoint again.", output="incomplete")
+def _(ctx):
+    def drop(h):
+        del h["transformer.h.0.mlp.dense_4h_to_h.bias"]
+    return ctx.run(model=edit_header(ctx, drop))
+
+
+@case(MODEL, "config disagrees with the weights", "are config.json and the weights of the same model?",
+      "A tensor's shape is not what config.json implies (here hidden_size 64, weights of 32).",
+      "Use the config.json that came with the weights.", output="incomplete",
+      pattern=r"has shape \[3000, 32\], expected \[3000, 64\]")
+def _(ctx):
+    return ctx.run(model=edit_config(ctx, lambda c: c.update(hidden_size=64)))
+
+
+@case(MODEL, "config has more layers than the weights", "tensor h.1.input_layernorm.weight (with or without",
+      "config.json's n_layer is larger than the layers in the weights.",
+      "Use the config.json that came with the weights.", output="incomplete")
+def _(ctx):
+    return ctx.run(model=edit_config(ctx, lambda c: c.update(n_layer=2)))
+
+
+ST = "Safetensors weights"
+
+
+@case(ST, "file truncated", "(truncated file?)",
+      "The weights file is shorter than its header says (interrupted download or copy).",
+      "Download the file again; compare its size or sha256 with the repository's.",
+      pattern=r"data_offsets \[\d+, \d+\] run past the end of the \d+-byte data section")
+def _(ctx):
+    m = ctx.model()
+    st = os.path.join(m, "model.safetensors")
+    os.truncate(st, os.path.getsize(st) - 1000)
+    return ctx.run(model=m)
+
+
+@case(ST, "header length past the end", "runs past the end of the",
+      "The first 8 bytes (the header length) point past the end: a truncated or non-safetensors file.",
+      "Download the file again.", pattern=r"header length \d+ runs past the end of the \d+-byte file")
+def _(ctx):
+    m = ctx.model()
+    st = os.path.join(m, "model.safetensors")
+    header, data = read_safetensors(st)
+    write_safetensors(st, header, b"", header_len=10 ** 7)
+    return ctx.run(model=m)
+
+
+@case(ST, "file shorter than a header", "too short for a safetensors header",
+      "The file has fewer than 8 bytes (empty download).", "Download the file again.")
+def _(ctx):
+    m = ctx.model()
+    ctx.write("model/model.safetensors", b"\x01\x02")
+    return ctx.run(model=m)
+
+
+@case(ST, "header not JSON", "header is not valid JSON",
+      "The header is damaged, or the file is not safetensors.", "Download the file again.")
+def _(ctx):
+    m = ctx.model()
+    ctx.write("model/model.safetensors", struct.pack("<Q", 8) + b'{"a": 1' + b" " + b"\0" * 64)
+    return ctx.run(model=m)
+
+
+@case(ST, "overlapping tensors", "overlaps tensor",
+      "Two tensors claim the same bytes: the header is corrupt.", "Download the file again.")
+def _(ctx):
+    def overlap(h):
+        a, b = tensors_by_offset(h)[:2]
+        n = h[a]["data_offsets"][1] - h[a]["data_offsets"][0]
+        h[b]["data_offsets"] = [h[a]["data_offsets"][0], h[a]["data_offsets"][0] + n]
+        h[b]["shape"], h[b]["dtype"] = h[a]["shape"], h[a]["dtype"]
+    return ctx.run(model=edit_header(ctx, overlap))
+
+
+@case(ST, "offsets reversed", "end before they begin",
+      "A tensor's data_offsets are [begin, end] with end < begin: the header is corrupt.",
+      "Download the file again.")
+def _(ctx):
+    def reverse(h):
+        t = tensors_by_offset(h)[1]
+        h[t]["data_offsets"] = h[t]["data_offsets"][::-1]
+    return ctx.run(model=edit_header(ctx, reverse))
+
+
+@case(ST, "offsets out of range", "run past the end of the",
+      "A tensor's data_offsets point past the data section.", "Download the file again.",
+      pattern=r"data_offsets \[\d+, \d+\] run past the end")
+def _(ctx):
+    def past(h):
+        t = tensors_by_offset(h)[0]
+        b, e = h[t]["data_offsets"]
+        h[t]["data_offsets"] = [b + 10 ** 9, e + 10 ** 9]
+    return ctx.run(model=edit_header(ctx, past))
+
+
+@case(ST, "unknown dtype", "unknown dtype \"F17\"",
+      "A tensor's dtype is not a safetensors dtype.", "Download the file again.")
+def _(ctx):
+    def dtype(h):
+        h[tensors_by_offset(h)[0]]["dtype"] = "F17"
+    return ctx.run(model=edit_header(ctx, dtype))
+
+
+@case(ST, "shape does not match the bytes", "bytes each) needs",
+      "A tensor's shape x dtype size is not the size of its byte range: the header is corrupt.",
+      "Download the file again.", pattern=r"shape \[\d+(, \d+)*\] x F32 \(4 bytes each\) needs \d+ bytes but data_offsets")
+def _(ctx):
+    def shape(h):
+        t = h["transformer.ln_f.weight"]
+        t["shape"] = [t["shape"][0] * 2]
+    return ctx.run(model=edit_header(ctx, shape))
+
+
+@case(ST, "integer weights", "BLOOM weights must be F32, F16 or BF16",
+      "A weight tensor is stored as integers (quantized checkpoints are not supported).",
+      "Use the original fp32/fp16/bf16 weights.")
+def _(ctx):
+    def ints(h):
+        h["transformer.ln_f.weight"]["dtype"] = "I32"
+    return ctx.run(model=edit_header(ctx, ints))
+
+
+TOK = "Tokenizer"
+
+
+@case(TOK, "tokenizer missing", "cannot be opened: No such file or directory",
+      "No tokenizer.json at model.tokenizer (default: MODEL/tokenizer.json).",
+      "Copy tokenizer.json from the model's HF repository, or set model.tokenizer.",
+      pattern=r"model\.tokenizer '[^']+' cannot be opened: No such file")
+def _(ctx):
+    m = ctx.model()
+    os.remove(os.path.join(m, "tokenizer.json"))
+    return ctx.run(model=m)
+
+
+@case(TOK, "tokenizer not JSON", "tokenizer.json: not valid JSON",
+      "tokenizer.json is damaged (or is a different file).", "Download it again.",
+      output="incomplete", pattern=r"tokenizer \S+tokenizer\.json: not valid JSON")
+def _(ctx):
+    m = ctx.model()
+    ctx.write("model/tokenizer.json", '{"model": {"type": "BPE", ')
+    return ctx.run(model=m)
+
+
+@case(TOK, "tokenizer lacks the model", "tokenizer.json: model: missing",
+      "tokenizer.json has no `model` (vocabulary and merges).", "Use the model's own tokenizer.json.",
+      output="incomplete")
+def _(ctx):
+    m = ctx.model()
+    with open(os.path.join(TINY, "tokenizer.json")) as f:
+        t = json.load(f)
+    del t["model"]
+    ctx.write("model/tokenizer.json", json.dumps(t))
+    return ctx.run(model=m)
+
+
+@case(TOK, "merge names an unknown token", "is not in model.vocab",
+      "A merge rule names a token missing from the vocabulary: the file is damaged or edited.",
+      "Use the model's own tokenizer.json.", output="incomplete",
+      pattern=r"model\.merges\[0\]: token \"zzqx\" is not in model\.vocab")
+def _(ctx):
+    m = ctx.model()
+    with open(os.path.join(TINY, "tokenizer.json")) as f:
+        t = json.load(f)
+    t["model"]["merges"][0] = ["zzqx", "t"]
+    ctx.write("model/tokenizer.json", json.dumps(t))
+    return ctx.run(model=m)
+
+
+@case(TOK, "not a byte-level BPE tokenizer", "is not supported, only \"BPE\"",
+      "The tokenizer is of another kind (WordPiece, Unigram...): not BLOOM's.",
+      "Use the BLOOM model's tokenizer.json.", output="incomplete")
+def _(ctx):
+    m = ctx.model()
+    with open(os.path.join(TINY, "tokenizer.json")) as f:
+        t = json.load(f)
+    t["model"]["type"] = "WordPiece"
+    ctx.write("model/tokenizer.json", json.dumps(t))
+    return ctx.run(model=m)
+
+
+@case(TOK, "tokenizer of another model", "outside the model's vocab of 3000",
+      "The tokenizer gives ids the model does not have: tokenizer and weights do not belong together.",
+      "Use the tokenizer.json that came with the weights.", output="incomplete")
+def _(ctx):
+    return ctx.run(model_extra=f"  tokenizer: {DATA}/bloom-style-50k/tokenizer.json\n")
+
+
+DATASET = "Dataset"
+
+
+@case(DATASET, "dataset missing", "cannot open dataset",
+      "dataset.path does not name a readable file.", "Check the path.")
+def _(ctx):
+    return ctx.run(dataset=ctx.path("no-such.jsonl"))
+
+
+@case(DATASET, "dataset empty", "holds no passages",
+      "The dataset file is empty or has only blank lines.", "Point dataset.path at LAMBADA's JSON lines.")
+def _(ctx):
+    return ctx.run(dataset=ctx.write("empty.jsonl", "\n\n"))
+
+
+@case(DATASET, "line not JSON", "d.jsonl:2: not a JSON line",
+      "A line is not JSON (the message names the file and line).",
+      "Fix or remove that line; the format is one `{\"text\": ...}` object per line.")
+def _(ctx):
+    return ctx.run(dataset=ctx.write("d.jsonl", '{"text": "a b"}\n{"text": "c d"\n'))
+
+
+@case(DATASET, "line not an object", "d.jsonl:1: expected a JSON object with a \"text\" field",
+      "A line holds JSON that is not an object (a string, a list...).", "Write `{\"text\": \"...\"}`.")
+def _(ctx):
+    return ctx.run(dataset=ctx.write("d.jsonl", '"just text"\n'))
+
+
+@case(DATASET, "line lacks text", "d.jsonl:1: the object has no string field \"text\"",
+      "An object has no `text` string (another field name, or a number).", "Name the field `text`.")
+def _(ctx):
+    return ctx.run(dataset=ctx.write("d.jsonl", '{"passage": "a b"}\n'))
+
+
+@case(DATASET, "no space to split", "d.jsonl:3: passage has no space to split a last word off",
+      "A passage is one word: there is no context before the last word.",
+      "Remove it; each passage is a context followed by the word to predict.")
+def _(ctx):
+    return ctx.run(dataset=ctx.write("d.jsonl", '{"text": "a b"}\n\n{"text": "oneword"}\n'))
+
+
+@case(DATASET, "empty last word", "d.jsonl:1: passage ends with a space, so its last word is empty",
+      "A passage ends with a space (only trailing newlines are stripped, as in the reference).",
+      "Strip the trailing spaces.")
+def _(ctx):
+    return ctx.run(dataset=ctx.write("d.jsonl", '{"text": "the last word is "}\n'))
+
+
+@case(DATASET, "no context", "d.jsonl:1: passage has no context before its last word",
+      "A passage starts with its only space: the context is empty.", "Remove the passage.")
+def _(ctx):
+    return ctx.run(dataset=ctx.write("d.jsonl", '{"text": " word"}\n'))
+
+
+OUT = "Results file"
+
+
+@case(OUT, "output folder missing", "does not exist",
+      "The folder of output.path does not exist.", "Create it first (mkdir -p).",
+      pattern=r"cannot create results file '[^']+': directory '[^']+' does not exist")
+def _(ctx):
+    return ctx.run(out=ctx.path("no-such-dir", "r.h5"))
+
+
+@case(OUT, "output folder is a file", "is not a directory",
+      "A path component of output.path is a regular file.", "Fix the path.")
+def _(ctx):
+    f = ctx.write("plainfile", "x")
+    return ctx.run(out=os.path.join(f, "r.h5"))
+
+
+@case(OUT, "output folder not writable", "is not writable",
+      "The runner may not create files in the folder (permissions, read-only file system).",
+      "Pick a writable folder (e.g. on the scratch file system).")
+def _(ctx):
+    d = ctx.path("ro")
+    os.makedirs(d)
+    cleanup = None
+    if os.geteuid() != 0:
+        os.chmod(d, 0o555)
+    elif subprocess.run(["mount", "--bind", "-o", "ro", d, d], capture_output=True).returncode == 0:
+        cleanup = lambda: subprocess.run(["umount", d])  # noqa: E731
+    else:  # root without mount rights: /proc/self is a folder nobody may create files in
+        d = "/proc/self"
+    launch = ctx.run(out=os.path.join(d, "r.h5"))
+    launch.cleanup = cleanup
+    return launch
+
+
+@case(OUT, "output exists", "already exists: set output.resume to continue it or output.overwrite",
+      "output.path exists and the job says neither resume nor overwrite.",
+      "Set output.resume: true to continue it (finished runs are skipped), output.overwrite: true "
+      "to replace it, or choose another path.", output="untouched")
+def _(ctx):
+    ctx.write("results.h5", b"previous results")
+    return ctx.run()
+
+
+@case(OUT, "resume a file that is not HDF5", "is not an HDF5 file",
+      "output.resume is set but output.path holds something else.",
+      "Choose another path, or output.overwrite: true to replace the file.", output="untouched")
+def _(ctx):
+    ctx.write("results.h5", b"not hdf5" * 100)
+    return ctx.run(output_extra="  resume: true\n")
+
+
+@case(OUT, "resume with another dataset", "cannot resume run 'catalogue'",
+      "The file's run has a different number of passages than this job (dataset or limit changed).",
+      "Resume with the job that wrote the file, or use another output.path / output.overwrite.",
+      output="incomplete", pattern=r"it has 4 examples, this job has 8")
+def _(ctx):
+    first = subprocess.run([RUNNER, ctx.job(limit=4)], env=ENV, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    assert first.returncode == 0, first.stdout + first.stderr
+    with h5py.File(ctx.out, "r+") as f:  # as if that job had been killed
+        f.attrs["complete"] = 0
+        f["runs/catalogue"].attrs["complete"] = 0
+    return ctx.run(limit=8, output_extra="  resume: true\n")
+
+
+def disk_full(ctx):
+    d = ctx.path("small")
+    os.makedirs(d)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", d],
+                      capture_output=True).returncode != 0:
+        return None
+    launch = ctx.run(out=os.path.join(d, "r.h5"), limit=500)
+    launch.cleanup = lambda: subprocess.run(["umount", d])
+    return launch
+
+
+@case(OUT, "disk full", "No space left on device",
+      "The file system of output.path filled up while results were written. The file keeps every "
+      "batch flushed before, with complete = 0.",
+      "Free space (or move the file to a larger file system), then rerun with output.resume: true.",
+      output="incomplete", pattern=r"cannot flush results file '[^']+' \(full disk\? file-size limit\?\)")
+def _(ctx):
+    return disk_full(ctx)
+
+
+@case(OUT, "file size limit", "File too large",
+      "A file-size limit (`ulimit -f`, a quota) stopped the results file from growing. The file "
+      "keeps every batch flushed before, with complete = 0.",
+      "Raise the limit or write elsewhere, then rerun with output.resume: true.",
+      output="incomplete", pattern=r"cannot flush results file '[^']+' \(full disk\? file-size limit\?\)")
+def _(ctx):
+    # Under mpirun, with the limit on the rank only: MPI's own start-up files must not hit it.
+    # (sh's ulimit -f counts 512-byte blocks: 64 KiB.)
+    job = ctx.job(limit=500)
+    return Launch(None, out=ctx.out, cmd=[MPIEXEC, "-n", "1", "sh", "-c",
+                                          f"ulimit -f 128 && exec {RUNNER} {job}"])
+
+
+# ---- running ----------------------------------------------------------------------------------
+
+def descendants(pid):
+    """Every process below pid (mpirun's ranks run in process groups of their own)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def kill_tree(pid):
+    for p in [pid] + descendants(pid):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def file_digest(path):
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def run_case(c, tmp, shared):
+    ctx = Ctx(tmp, shared)
+    launch = c.make(ctx)
+    if launch is None:
+        return "skip", "needs root with mount rights"
+    out = launch.out or ctx.out
+    before = file_digest(out)
+    cmd = launch.cmd or [RUNNER] + launch.args
+    if launch.ranks > 1:
+        cmd = [MPIEXEC, "--oversubscribe", "-n", str(launch.ranks)] + cmd
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=tmp, start_new_session=True)
+    try:
+        text, _ = proc.communicate(timeout=TIMEOUT)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)
+        text, _ = proc.communicate()
+        rc = None
+    text = text.decode(errors="replace")
+    result = check_output(c, out, before)
+    if launch.cleanup:
+        launch.cleanup()
+    took = time.time() - t0
+    problems = []
+    if rc is None:
+        problems.append(f"hung: killed after {TIMEOUT} s")
+    elif rc == 0:
+        problems.append("exit code 0")
+    if c.message not in text:
+        problems.append(f"message {c.message!r} not printed")
+    if c.pattern and not re.search(c.pattern, text):
+        problems.append(f"no match for /{c.pattern}/")
+    for sign in CRASH_SIGNS:
+        if sign in text:
+            problems.append(f"crash sign {sign!r} in the output")
+    if result:
+        problems.append(result)
+    lines = [l for l in text.splitlines() if "[critical]" in l] or text.strip().splitlines() or [""]
+    shown = lines[0][:300]
+    if problems:
+        return "fail", "; ".join(problems) + f" (rc {rc}, {took:.1f} s)\n      output: " + text.strip()[-1500:]
+    return "ok", f"rc {rc}, {took:.1f} s: {shown}"
+
+
+def check_output(c, out, before):
+    after = file_digest(out)
+    if c.output == "untouched":
+        return None if after == before else "existing file was modified"
+    if after is None:
+        return None
+    if c.output == "absent":
+        return f"results file {out} left behind (the mistake should be caught before it is created)"
+    try:
+        with h5py.File(out, "r") as f:
+            complete = int(f.attrs["complete"])
+    except Exception as e:  # noqa: BLE001
+        return f"results file left behind that cannot be read ({e})"
+    return None if complete == 0 else "results file left with complete = 1"
+
+
+def make_shared(tmp):
+    model = os.path.join(tmp, "model")
+    subprocess.run([RUNNER, "make-model", "--like", "tiny", "--n-layer", "1", "--hidden", "32",
+                    "--n-head", "4", "--dtype", "fp32", "--tokenizer", os.path.join(TINY, "tokenizer.json"),
+                    "--out", model], env=ENV, check=True, capture_output=True)
+    dataset = os.path.join(tmp, "lambada-500.jsonl")
+    with open(LAMBADA) as src, open(dataset, "w") as dst:
+        for _ in range(500):
+            dst.write(next(src))
+    return {"model": model, "dataset": dataset}
+
+
+# ---- the users' document ----------------------------------------------------------------------
+
+def doc_text():
+    out = ["<!-- Generated by tests/errors/catalogue.py (--write-doc); edit the catalogue there. -->",
+           "# Error catalogue",
+           "",
+           "Every mistake below is a test (tests/errors/catalogue.py): the runner stops with a "
+           "non-zero exit code and a message containing the text in the first column, and leaves "
+           "no results file that looks complete. Messages start with where the problem is "
+           "(`FILE:LINE:COLUMN` for the job file, `FILE:LINE` for the dataset, the file and tensor "
+           "for weights) and end with `[source:line, rank R on HOST]` for developers.",
+           "",
+           "Most mistakes are caught before the results file is created, in the first second; "
+           "`runner validate JOB.yaml` checks a job without running it. A run that fails after it "
+           "started leaves its file with the root attribute `complete` = 0: fix the cause and "
+           "rerun with `output.resume: true` to keep every finished batch.",
+           "",
+           "Faults (a killed rank, SIGTERM at a time limit, an error on one rank, a full disk) are "
+           "covered by tests/errors/faults.py: the job ends with a non-zero exit code in bounded "
+           "time, no rank keeps running, and resuming the file gives the results of an "
+           "uninterrupted run (last table).",
+           ""]
+    sections = []
+    for c in CASES:
+        if c.section not in sections:
+            sections.append(c.section)
+    for s in sections:
+        out += [f"## {s}", "", "| Message contains | Cause | Fix |", "|---|---|---|"]
+        for c in CASES:
+            if c.section == s:
+                cell = lambda t: t.replace("|", "\\|")  # noqa: E731
+                out.append(f"| `{cell(c.message)}` | {cell(c.cause)} | {cell(c.fix)} |")
+        out.append("")
+    out += ["## Faults during a run (tests/errors/faults.py)", "",
+            "| What you see | Cause | What to do |", "|---|---|---|"]
+    for seen, cause, fix in FAULTS:
+        out.append(f"| {seen} | {cause} | {fix} |")
+    out.append("")
+    return "\n".join(out)
+
+
+FAULTS = [
+    ("`stopped by a signal; FILE keeps every finished batch, rerun with output.resume: true to "
+     "continue`, exit code 3 (under mpirun signalled itself: mpirun's own code, 1)",
+     "SIGTERM or SIGINT: Slurm's time limit, scancel, Ctrl-C. Every group finishes the batch in "
+     "progress and the file is flushed.",
+     "Rerun the same job with `output.resume: true` (in a longer allocation)."),
+    ("mpirun reports a rank that exited on a signal (e.g. 9, Killed) and ends the job",
+     "A rank died: the out-of-memory killer, a node failure. The file keeps every batch written "
+     "before, `complete` = 0.",
+     "Fix the cause (more memory per rank: a larger tp), rerun with `output.resume: true`."),
+    ("`MPI_ABORT was invoked on rank R` after an error message naming `rank R on HOST`",
+     "An error on one rank only (a node-local file differs, a device error); the runner aborts "
+     "every rank rather than let them wait.",
+     "Fix that rank's input or node, rerun with `output.resume: true`."),
+]
+
+
+def main():
+    global RUNNER, MPIEXEC
+    args = sys.argv[1:]
+    if len(args) < 2:
+        print(__doc__)
+        return 2
+    RUNNER, MPIEXEC = os.path.abspath(args[0]), args[1]
+    rest = args[2:]
+    only = None
+    if "-k" in rest:
+        only = rest[rest.index("-k") + 1]
+    if "--write-doc" in rest:
+        i = rest.index("--write-doc")
+        path = rest[i + 1] if i + 1 < len(rest) and not rest[i + 1].startswith("-") else DOC
+        with open(path, "w") as f:
+            f.write(doc_text())
+        print(f"wrote {path} ({len(CASES)} entries)")
+        return 0
+    passed = failed = skipped = 0
+    with tempfile.TemporaryDirectory(prefix="bloom-catalogue-") as tmp:
+        shared = make_shared(tmp)
+        for i, c in enumerate(CASES):
+            if only and only not in c.name:
+                continue
+            case_dir = os.path.join(tmp, f"case{i:02d}")
+            os.makedirs(case_dir)
+            status, detail = run_case(c, case_dir, shared)
+            tag = {"ok": "ok  ", "fail": "FAIL", "skip": "skip"}[status]
+            print(f"{tag} [{c.section}] {c.name}: {detail}", flush=True)
+            passed += status == "ok"
+            failed += status == "fail"
+            skipped += status == "skip"
+    if only is None:
+        current = open(DOC).read() if os.path.exists(DOC) else ""
+        if current == doc_text():
+            print(f"ok   jobs/ERRORS.md lists the {len(CASES)} cases")
+            passed += 1
+        else:
+            print("FAIL jobs/ERRORS.md is out of date: run tests/errors/catalogue.py RUNNER MPIEXEC --write-doc")
+            failed += 1
+    print(f"{len(CASES)} cases" + (f" ({skipped} skipped)" if skipped else "") + " and the ERRORS.md check:")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
