@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""HF transformers' fp32 forward on the CPU over the same passages as bench_forward.
+
+  hf_cpu_forward.py --model DIR --tokens tokenization.jsonl --passages N
+Each passage (context + target) is one unpadded sequence (HF's best case: no padding work);
+prints seconds, tokens/s and GFLOP/s counted as 2 x body params x tokens.
+"""
+import argparse
+import json
+import time
+
+import torch
+from transformers import BloomForCausalLM
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--model")
+ap.add_argument("--tokens")
+ap.add_argument("--passages", type=int, default=64)
+a = ap.parse_args()
+rows = [json.loads(l) for _, l in zip(range(a.passages), open(a.tokens))]
+model = BloomForCausalLM.from_pretrained(a.model, dtype=torch.float32).eval()
+c = model.config
+H, L = c.hidden_size, c.n_layer
+body = L * (12 * H * H + 13 * H) + 2 * H
+seqs = [torch.tensor([r["context_ids"] + r["target_ids"]]) for r in rows]
+tokens = sum(s.shape[1] for s in seqs)
+with torch.inference_mode():
+    model(seqs[0])  # warm-up
+    t0 = time.perf_counter()
+    for s in seqs:
+        model(s)
+    secs = time.perf_counter() - t0
+print(f"HF transformers fp32 CPU forward ({torch.get_num_threads()} threads): {len(seqs)} passages, "
+      f"{tokens} tokens in {secs:.3f} s = {tokens / secs:.1f} tokens/s, {2 * body * tokens / secs / 1e9:.1f} GFLOP/s (body)")
+print(f"RESULT hf_seconds={secs:.4f} tokens={tokens} gflops={2 * body * tokens / secs / 1e9:.2f}")
