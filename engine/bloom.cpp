@@ -3,10 +3,12 @@
 //   dense -> +residual -> ln2 -> h->4h -> GELU(tanh) -> 4h->h -> +residual ] -> ln_f
 // Under tensor parallelism (Megatron style) QKV and h->4h are column-parallel, dense and 4h->h
 // row-parallel: each is followed by one all-reduce, and their biases are added once, after it.
-// Each residual add is fused with the layer norm that follows it.
+// Each residual add is fused with the layer norm that follows it. Under TP the batch runs as two
+// micro-batches so that one half's all-reduce (on a second stream) overlaps the other's compute.
 #include "engine/bloom.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <limits>
 
@@ -27,6 +29,29 @@ void upload(const std::vector<int32_t>& v, const Tensor& dst_full, const Context
 
 }  // namespace
 
+namespace {
+
+// One micro-batch: a run of whole sequences [seq0, seq0 + B) = tokens [tok0, tok0 + T).
+struct Micro {
+  int64_t tok0 = 0, T = 0;
+  Tensor cu;                       // [B+1] i32, rebased to start at 0
+  Tensor x, h, qkv, attn, proj, ffn;  // row slices of the workspace
+  StreamEvent ready, reduced;      // proj computed (compute stream) / all-reduced (comm stream)
+};
+
+// Under tensor parallelism the batch is split in two at the sequence boundary nearest its middle:
+// while one half's all-reduce runs on the communication stream, the other half computes.
+std::vector<int32_t> split_point(const PackedBatch& batch, int parts) {
+  const int64_t B = batch.n_seqs(), T = batch.n_tokens();
+  if (parts < 2 || B < 2) return {0, static_cast<int32_t>(B)};
+  int32_t best = 1;
+  for (int32_t b = 1; b < B; ++b)
+    if (std::llabs(2 * batch.cu_seqlens[b] - T) < std::llabs(2 * batch.cu_seqlens[best] - T)) best = b;
+  return {0, best, static_cast<int32_t>(B)};
+}
+
+}  // namespace
+
 void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
                    Communicator& tp, Context& ctx, const ActivationDump* dump) {
   const BloomConfig& c = w.config;
@@ -39,17 +64,42 @@ void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& w
   for (int32_t id : batch.ids)
     BLOOM_CHECK(id >= 0 && id < c.vocab, "token id {} outside the model's vocab of {}", id, c.vocab);
   upload(batch.ids, ws.ids, ctx);
-  upload(batch.cu_seqlens, ws.cu_seqlens, ctx);
-  Tensor ids = ws.ids.rows(0, T), cu = ws.cu_seqlens.rows(0, B + 1);
-  Tensor x = ws.x.rows(0, T), h = ws.h.rows(0, T);          // [T, H]
-  Tensor qkv = ws.qkv.rows(0, T), attn = ws.attn.rows(0, T);  // [T, 3H_local], [T, H_local]
-  Tensor proj = ws.proj.rows(0, T), ffn = ws.ffn.rows(0, T);  // [T, H], [T, 4H_local]
+  Tensor ids = ws.ids.rows(0, T);
+  Tensor x = ws.x.rows(0, T), h = ws.h.rows(0, T);  // [T, H]
   const Tensor none;
   auto emit = [&](const char* step, int layer, const Tensor& t) {
     if (dump && *dump) {
       ctx.synchronize();
       (*dump)(step, layer, t);
     }
+  };
+
+  // Micro-batches, each with its own rebased cu_seqlens and row slices of the workspace.
+  const std::vector<int32_t> cuts = split_point(batch, tp.size());
+  std::vector<Micro> mb(cuts.size() - 1);
+  std::vector<int32_t> cu_host;
+  for (size_t m = 0; m < mb.size(); ++m) {
+    const int32_t b0 = cuts[m], b1 = cuts[m + 1], t0 = batch.cu_seqlens[b0];
+    for (int32_t b = b0; b <= b1; ++b) cu_host.push_back(batch.cu_seqlens[b] - t0);
+    Micro& u = mb[m];
+    u.tok0 = t0;
+    u.T = batch.cu_seqlens[b1] - t0;
+    u.cu = ws.cu_seqlens.rows(static_cast<int64_t>(cu_host.size()) - (b1 - b0 + 1), b1 - b0 + 1);
+    u.x = ws.x.rows(t0, u.T);          // [T_m, H]
+    u.h = ws.h.rows(t0, u.T);          // [T_m, H]
+    u.qkv = ws.qkv.rows(t0, u.T);      // [T_m, 3H_local]
+    u.attn = ws.attn.rows(t0, u.T);    // [T_m, H_local]
+    u.proj = ws.proj.rows(t0, u.T);    // [T_m, H]
+    u.ffn = ws.ffn.rows(t0, u.T);      // [T_m, 4H_local]
+  }
+  upload(cu_host, ws.cu_seqlens, ctx);
+  Context& comm_ctx = mb.size() > 1 ? ctx.side() : ctx;  // where the all-reduces run
+  // Queues the all-reduce of u.proj on the communication stream once the compute stream made it.
+  auto all_reduce = [&](Micro& u) {
+    u.ready.record(ctx);
+    u.ready.wait(comm_ctx);
+    tp.all_reduce_sum(u.proj, comm_ctx);
+    u.reduced.record(comm_ctx);
   };
 
   ops::AttentionParams ap;
@@ -67,29 +117,38 @@ void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& w
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const BloomLayer& L = w.layers[static_cast<size_t>(l)];
-    const bool last = l + 1 == c.n_layer;
-    // Where the next layer norm's parameters come from: ln1 of the next layer, or ln_f.
-    const Tensor& next_g = last ? w.ln_f_gamma : w.layers[static_cast<size_t>(l + 1)].ln1_gamma;
-    const Tensor& next_b = last ? w.ln_f_beta : w.layers[static_cast<size_t>(l + 1)].ln1_beta;
-
-    // Attention. h = ln1(x) [T, H].
-    if (c.residual_post_layernorm) copy_tensor(h, x, &ctx);              // residual = ln1 output
-    ops::linear(ctx, h, L.qkv_w, L.qkv_b, ops::Activation::None, qkv);   // [T, 3H_local] column-parallel
-    ops::attention_alibi(ctx, qkv, cu, ap, attn);                        // [T, H_local]
-    ops::linear(ctx, attn, L.dense_w, none, ops::Activation::None, proj);  // [T, H] partial sums
-    tp.all_reduce_sum(proj, ctx);                                        // 1st of 2 per layer
-    ops::add_bias_residual_layer_norm(ctx, proj, L.dense_b, x, L.ln2_gamma, L.ln2_beta, c.eps,
-                                      h);                                // x += proj + b; h = ln2(x)
-
+    // Attention. h = ln1(x) [T, H]; the MLP output of layer l-1 is added on the way in.
+    for (Micro& u : mb) {
+      if (l > 0) {
+        const BloomLayer& P = w.layers[static_cast<size_t>(l - 1)];
+        u.reduced.wait(ctx);
+        ops::add_bias_residual_layer_norm(ctx, u.proj, P.proj_b, u.x, L.ln1_gamma, L.ln1_beta,
+                                          c.eps, u.h);                   // x += mlp + b; h = ln1(x)
+      }
+      if (c.residual_post_layernorm) copy_tensor(u.h, u.x, &ctx);        // residual = ln1 output
+      ops::linear(ctx, u.h, L.qkv_w, L.qkv_b, ops::Activation::None, u.qkv);  // [T_m, 3H_local] column-parallel
+      ops::attention_alibi(ctx, u.qkv, u.cu, ap, u.attn);                // [T_m, H_local]
+      ops::linear(ctx, u.attn, L.dense_w, none, ops::Activation::None, u.proj);  // [T_m, H] partial sums
+      all_reduce(u);                                                     // 1st of 2 per layer
+    }
+    if (l > 0) emit("block", static_cast<int>(l - 1), x);
     // MLP.
-    if (c.residual_post_layernorm) copy_tensor(h, x, &ctx);              // residual = ln2 output
-    ops::linear(ctx, h, L.fc_w, L.fc_b, ops::Activation::GeluTanh, ffn);  // [T, 4H_local] column-parallel
-    ops::linear(ctx, ffn, L.proj_w, none, ops::Activation::None, proj);  // [T, H] partial sums
-    tp.all_reduce_sum(proj, ctx);                                        // 2nd of 2 per layer
-    ops::add_bias_residual_layer_norm(ctx, proj, L.proj_b, x, next_g, next_b, c.eps,
-                                      h);                                // x += proj + b; h = next ln(x)
-    emit("block", static_cast<int>(l), x);
+    for (Micro& u : mb) {
+      u.reduced.wait(ctx);
+      ops::add_bias_residual_layer_norm(ctx, u.proj, L.dense_b, u.x, L.ln2_gamma, L.ln2_beta,
+                                        c.eps, u.h);                     // x += attn + b; h = ln2(x)
+      if (c.residual_post_layernorm) copy_tensor(u.h, u.x, &ctx);        // residual = ln2 output
+      ops::linear(ctx, u.h, L.fc_w, L.fc_b, ops::Activation::GeluTanh, u.ffn);  // [T_m, 4H_local] column-parallel
+      ops::linear(ctx, u.ffn, L.proj_w, none, ops::Activation::None, u.proj);  // [T_m, H] partial sums
+      all_reduce(u);                                                     // 2nd of 2 per layer
+    }
   }
+  for (Micro& u : mb) {  // the last MLP output, then ln_f
+    u.reduced.wait(ctx);
+    ops::add_bias_residual_layer_norm(ctx, u.proj, w.layers.back().proj_b, u.x, w.ln_f_gamma,
+                                      w.ln_f_beta, c.eps, u.h);          // x += mlp + b; h = ln_f(x)
+  }
+  emit("block", static_cast<int>(c.n_layer - 1), x);
   emit("ln_f", -1, h);
 }
 

@@ -60,9 +60,56 @@ Context::Context(Device device, int cuda_device) : device_(device), cuda_device_
 #endif
 }
 
+Context::Context(StreamOnly, int cuda_device) : device_(Device::CUDA), cuda_device_(cuda_device) {
+  sync_check_ = env_sync_check();
+#ifdef BLOOM_WITH_CUDA
+  cudaStream_t s = nullptr;
+  cudaError_t e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  BLOOM_CHECK(e == cudaSuccess, "cudaStreamCreate: {}", cudaGetErrorString(e));
+  stream_ = s;
+#endif
+}
+
+Context& Context::side() {
+  if (device_ == Device::CPU) return *this;
+  if (!side_) side_.reset(new Context(StreamOnly{}, cuda_device_));
+  return *side_;
+}
+
+StreamEvent::~StreamEvent() {
+#ifdef BLOOM_WITH_CUDA
+  if (event_) cudaEventDestroy(static_cast<cudaEvent_t>(event_));
+#endif
+}
+
+void StreamEvent::record(const Context& ctx) {
+  if (ctx.device() != Device::CUDA) return;
+#ifdef BLOOM_WITH_CUDA
+  if (!event_) {
+    cudaEvent_t e = nullptr;
+    BLOOM_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming) == cudaSuccess,
+                "cudaEventCreate failed");
+    event_ = e;
+  }
+  const cudaError_t e = cudaEventRecord(static_cast<cudaEvent_t>(event_),
+                                        static_cast<cudaStream_t>(ctx.stream()));
+  BLOOM_CHECK(e == cudaSuccess, "cudaEventRecord: {}", cudaGetErrorString(e));
+#endif
+}
+
+void StreamEvent::wait(const Context& ctx) const {
+  if (ctx.device() != Device::CUDA || !event_) return;
+#ifdef BLOOM_WITH_CUDA
+  const cudaError_t e = cudaStreamWaitEvent(static_cast<cudaStream_t>(ctx.stream()),
+                                            static_cast<cudaEvent_t>(event_), 0);
+  BLOOM_CHECK(e == cudaSuccess, "cudaStreamWaitEvent: {}", cudaGetErrorString(e));
+#endif
+}
+
 Context::~Context() {
 #ifdef BLOOM_WITH_CUDA
   if (device_ == Device::CUDA) {
+    side_.reset();
     if (stream_) cudaStreamSynchronize(static_cast<cudaStream_t>(stream_));
     if (cublaslt_) cublasLtDestroy(static_cast<cublasLtHandle_t>(cublaslt_));
     if (cublas_) cublasDestroy(static_cast<cublasHandle_t>(cublas_));

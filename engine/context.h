@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <utility>
 
 #include "engine/tensor.h"
@@ -26,6 +27,9 @@ class Context {
   void* cublaslt() const { return cublaslt_; }
   void* gemm_workspace() const { return gemm_ws_; }
   size_t gemm_workspace_size() const { return gemm_ws_size_; }
+  /// A second stream on the same device (for collectives that overlap compute); CPU: *this.
+  /// Created on first use, owned by this context; it has no BLAS handles.
+  Context& side();
   /// Makes this context's GPU current on the calling thread (loader threads; no-op on CPU).
   void bind_current_thread() const;
   /// Device memory: (free, total) bytes from the driver; (0, 0) on CPU.
@@ -44,6 +48,26 @@ class Context {
   void* gemm_ws_ = nullptr;
   size_t gemm_ws_size_ = 0;
   bool sync_check_ = false;
+  std::unique_ptr<Context> side_;
+  struct StreamOnly {};
+  Context(StreamOnly, int cuda_device);
+};
+
+/// A point in one context's stream that another context's stream can wait for, so work on two
+/// streams can overlap and still be ordered (cudaEvent; no-op on CPU, where ops are synchronous).
+class StreamEvent {
+ public:
+  StreamEvent() = default;
+  ~StreamEvent();
+  StreamEvent(const StreamEvent&) = delete;
+  StreamEvent& operator=(const StreamEvent&) = delete;
+  /// Marks the current end of ctx's stream.
+  void record(const Context& ctx);
+  /// Makes ctx's stream wait for the last recorded point (nothing if never recorded).
+  void wait(const Context& ctx) const;
+
+ private:
+  void* event_ = nullptr;
 };
 
 }  // namespace bloom

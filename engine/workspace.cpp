@@ -21,7 +21,7 @@ std::vector<Slot> layout(Workspace& ws, const BloomConfig& c, const TpPlan& p, D
   const int64_t R = lim.max_rows, LR = lim.logits_rows > 0 ? lim.logits_rows : R;
   return {
       {&ws.ids, DType::I32, {T}},
-      {&ws.cu_seqlens, DType::I32, {lim.max_seqs + 1}},
+      {&ws.cu_seqlens, DType::I32, {lim.max_seqs + 2}},  // room for two micro-batches
       {&ws.x, act, {T, H}},
       {&ws.h, act, {T, H}},
       {&ws.qkv, act, {T, 3 * HL}},

@@ -22,7 +22,7 @@ struct Workspace {
   WorkspaceLimits limits;
   // Forward.
   Tensor ids;         // [T] i32
-  Tensor cu_seqlens;  // [B+1] i32
+  Tensor cu_seqlens;  // [B+2] i32: one [B+1] array, or two when the batch is split in two
   Tensor x;           // [T, H] residual stream
   Tensor h;           // [T, H] layer-norm output
   Tensor qkv;         // [T, 3 H_local]
