@@ -51,7 +51,7 @@ if has multi; then
   stamp "multi-GPU: the seed's configuration (tp 2, batch 16) and HF balanced_low_0"
   BLOOM_MODEL=$MODEL BLOOM_OUTPUT=$OUT/seed.h5 timeout 300 mpirun --oversubscribe -n 2 \
     "$B/runner/runner" bench/seed-tp2.yaml 2>&1 | grep -E "run |error|critical" | tail -4
-  timeout 400 python3 bench/hf_lambada.py --model "$MODEL" --device-map balanced_low_0 --mode generate \
+  [ "${HF2:-1}" = 1 ] && timeout 400 python3 bench/hf_lambada.py --model "$MODEL" --device-map balanced_low_0 --mode generate \
     --tokens tests/data/bloom-style-50k/tokenization.jsonl --out "$OUT/hf2" 2>&1 | grep -E "RESULT|load|Error" | tee "$OUT/hf2.log"
 fi
 if has table; then
