@@ -63,8 +63,12 @@ Context::Context(Device device, int cuda_device) : device_(device), cuda_device_
 Context::Context(StreamOnly, int cuda_device) : device_(Device::CUDA), cuda_device_(cuda_device) {
   sync_check_ = env_sync_check();
 #ifdef BLOOM_WITH_CUDA
+  // Highest priority: a collective's blocks are scheduled as soon as SMs free up, instead of
+  // queueing behind the next GEMM's blocks (which would serialize what should overlap).
+  int least = 0, greatest = 0;
+  cudaDeviceGetStreamPriorityRange(&least, &greatest);
   cudaStream_t s = nullptr;
-  cudaError_t e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  cudaError_t e = cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, greatest);
   BLOOM_CHECK(e == cudaSuccess, "cudaStreamCreate: {}", cudaGetErrorString(e));
   stream_ = s;
 #endif
