@@ -8,17 +8,8 @@
 #include <vector>
 
 #include "engine/check.h"
+#include "engine/mpi_check.h"
 
-#define BLOOM_MPI_CHECK(expr)                                               \
-  do {                                                                      \
-    int rc_ = (expr);                                                       \
-    if (rc_ != MPI_SUCCESS) {                                               \
-      char msg_[MPI_MAX_ERROR_STRING];                                      \
-      int len_ = 0;                                                         \
-      MPI_Error_string(rc_, msg_, &len_);                                   \
-      BLOOM_FAIL("MPI call {} failed: {}", #expr, std::string(msg_, len_)); \
-    }                                                                       \
-  } while (0)
 
 namespace bloom {
 

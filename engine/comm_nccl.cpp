@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/check.h"
+#include "engine/mpi_check.h"
 
 #define BLOOM_NCCL_CHECK(expr)                                                         \
   do {                                                                                 \
@@ -30,18 +31,6 @@
                                        ncclGetLastError(nullptr)));                    \
   } while (0)
 
-#ifndef BLOOM_MPI_CHECK
-#define BLOOM_MPI_CHECK(expr)                                               \
-  do {                                                                      \
-    const int mpi_rc_ = (expr);                                             \
-    if (mpi_rc_ != MPI_SUCCESS) {                                           \
-      char msg_[MPI_MAX_ERROR_STRING];                                      \
-      int len_ = 0;                                                         \
-      MPI_Error_string(mpi_rc_, msg_, &len_);                               \
-      BLOOM_FAIL("MPI call {} failed: {}", #expr, std::string(msg_, len_)); \
-    }                                                                       \
-  } while (0)
-#endif
 
 #define BLOOM_CUDA_CALL(expr)                                                              \
   do {                                                                                     \
