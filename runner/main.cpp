@@ -23,6 +23,7 @@
 #include "runner/job_spec.h"
 #include "runner/log.h"
 #include "runner/make_model.h"
+#include "runner/select_runs.h"
 #include "runner/report_cmd.h"  // report subcommand (issue 6)
 #include "runner/tokenize_cmd.h"
 #include "runner/topology.h"
@@ -173,7 +174,8 @@ int main(int argc, char** argv) {
     }
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
-    const bloom::JobSpec job = bloom::load_job_spec(job_path);
+    // BLOOM_RUNS picks runs of a sweep (Slurm job arrays: one point per array task).
+    const bloom::JobSpec job = bloom::select_runs_from_env(bloom::load_job_spec(job_path));
     bloom::DriverOptions opt;
     opt.runner_version = BLOOM_VERSION;
     opt.progress_bar = isatty(STDOUT_FILENO) != 0;
