@@ -218,10 +218,11 @@ case "$rc" in
       log "BLOOM_REQUEUE=${BLOOM_REQUEUE}: not requeued; to resume, submit again with the same environment"
     elif [ "$restarts" -ge "${BLOOM_MAX_REQUEUES:-10}" ]; then
       log "already restarted $restarts times (BLOOM_MAX_REQUEUES=${BLOOM_MAX_REQUEUES:-10}): not requeued"
-    elif scontrol requeue "$SLURM_JOB_ID"; then
-      log "requeued job $SLURM_JOB_ID (restart $((restarts + 1))): it resumes from the results file"
     else
-      log "scontrol requeue failed: to resume, submit again with the same environment"
+      # Logged first: Slurm may end this script as soon as the requeue takes effect.
+      log "requeueing job $SLURM_JOB_ID (restart $((restarts + 1))): it resumes from the results file"
+      scontrol requeue "$SLURM_JOB_ID" ||
+        log "scontrol requeue failed: to resume, submit again with the same environment"
     fi
     exit 3
     ;;

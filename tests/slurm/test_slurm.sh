@@ -298,7 +298,7 @@ rc=0
 finish_bg "4 requeue (2 stops, 2 requeues)" || rc=$?
 check "exit status 0 after two requeues" test "$rc" = 0
 check "stopped by a signal twice" test "$(grep -c "stopped by a signal; " "$log4")" -ge 2
-check "requeued itself twice" test "$(grep -c "requeued job $JOBID" "$log4")" = 2
+check "requeued itself twice" test "$(grep -c "requeueing job $JOBID" "$log4")" = 2
 check "ran three times (restart 0, 1, 2)" grep -q "job $JOBID restart 2 on" "$log4"
 check "forwarded the batch script's SIGTERM to the ranks" grep -q "got SIGTERM: asking the ranks" "$log4"
 mapfile -t resumed < <(grep -o "resuming with [0-9]* passages" "$log4" | grep -o "[0-9]*")
@@ -330,7 +330,7 @@ while [ $((SECONDS - t0)) -lt 60 ]; do
 done
 check "the job ended cancelled, not requeued (state ${final:-purged})" test "$final" = CANCELLED -o -z "$final"
 check "the script did not requeue it" grep -q "not requeued" "$log5"
-check "never requeued" test "$(grep -c "requeued job" "$log5")" = 0
+check "never requeued" test "$(grep -c "requeueing job" "$log5")" = 0
 check "no job left in the queue" test -z "$(squeue -h -j "$JOBID" -o %T 2>/dev/null)"
 
 # --- 6. one array task per sweep run --------------------------------------------------------------
