@@ -52,5 +52,5 @@ ASAN_OPTIONS=$common:detect_leaks=0 HDF5_USE_FILE_LOCKING=FALSE \
   suite "mpi (leaks not checked)" -L mpi -LE cuda "$@"
 t2=$(date +%s)
 echo "build $((t1 - t0)) s, tests $((t2 - t1)) s"
-echo "$passed passed, $failed failed"
+echo "sanitizer suites: $passed ok, $failed failed"
 [ "$failed" = 0 ]

@@ -182,9 +182,14 @@ def case_resume(tmp):
             break
         subprocess.run(["kill", "-9"] + left)
         time.sleep(0.1)
-    with h5py.File(out, "r") as f:
-        done = int(f["runs/killed/predictions/done"][()].sum())
-        complete = int(f.attrs["complete"])
+    for attempt in range(50):  # a killed process may release its file lock a moment late
+        try:
+            with h5py.File(out, "r") as f:
+                done = int(f["runs/killed/predictions/done"][()].sum())
+                complete = int(f.attrs["complete"])
+            break
+        except BlockingIOError:
+            time.sleep(0.2)
     check(0 < done < N_RESUME and complete == 0, f"killed mid-run: {done}/{N_RESUME} rows done, complete=0")
     # Without resume the file is refused and left as it was.
     before = os.path.getmtime(out)
