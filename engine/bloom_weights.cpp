@@ -29,9 +29,6 @@ struct LoadTask {
 };
 
 void run_task(const io::Checkpoint& ckpt, const LoadTask& t, DType read_dtype, Device device) {
-  ckpt.check_shape(t.name, t.full_shape,
-                   "from config.json's hidden_size and vocab_size: are config.json and the "
-                   "weights of the same model?");
   const size_t n = static_cast<size_t>(t.dst->numel());
   std::vector<char> staging;
   void* host = t.dst->data;
@@ -133,6 +130,13 @@ BloomWeights BloomWeights::load(const io::Checkpoint& ckpt, const BloomConfig& c
   }
   add(Param::LnFWeight, -1, {H}, Slice::Full, 0, 0, &w.ln_f_gamma);
   add(Param::LnFBias, -1, {H}, Slice::Full, 0, 0, &w.ln_f_beta);
+
+  // Every shape is checked before anything is read, in a fixed order: a config that does not
+  // match the weights fails at once, with the same message every time.
+  for (const LoadTask& t : tasks)
+    ckpt.check_shape(t.name, t.full_shape,
+                     "from config.json's hidden_size and vocab_size: are config.json and the "
+                     "weights of the same model?");
 
   // Parallel reads; the first error wins and is rethrown on this thread.
   std::atomic<size_t> next{0};
