@@ -77,13 +77,7 @@ int main(int argc, char** argv) {
                                         parse_dtype(dtype), ctx);
     const double load_s = seconds_since(tl);
     const auto batches = plan_batches(lengths, batch_size, max_tokens, 1);
-    WorkspaceLimits lim{0, batch_size, 0, 0};
-    for (const auto& b : batches) {
-      int64_t rows = 0;
-      for (int64_t i : b.passages) rows += static_cast<int64_t>(data[i].target_ids.size());
-      lim.max_tokens = std::max(lim.max_tokens, b.n_tokens);
-      lim.max_rows = std::max(lim.max_rows, rows);
-    }
+    const WorkspaceLimits lim = workspace_limits(batches, data, w.plan.vocab_local);
     Workspace ws = Workspace::make(c, w.plan, w.dtype, dev, lim);
     // Warm-up on the first batch, then the timed pass over all of them.
     evaluate_batch(w, batches[0], pack(batches[0], data), data, ws, *comm, ctx);

@@ -209,16 +209,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
                already ? fmt::format(", resuming with {} passages done", already) : "");
 
   // Workspace for the largest batch of this run.
-  WorkspaceLimits lim;
-  for (const PlannedBatch& b : batches) {
-    int64_t rows = 0;
-    for (int64_t i : b.passages) rows += static_cast<int64_t>(data[i].target_ids.size());
-    lim.max_tokens = std::max(lim.max_tokens, b.n_tokens);
-    lim.max_seqs = std::max<int64_t>(lim.max_seqs, static_cast<int64_t>(b.passages.size()));
-    lim.max_rows = std::max(lim.max_rows, rows);
-  }
-  const int64_t v_local = e.weights->plan.vocab_local;
-  lim.logits_rows = std::clamp<int64_t>((256ll << 20) / (4 * v_local), 1, lim.max_rows);
+  const WorkspaceLimits lim = workspace_limits(batches, data, e.weights->plan.vocab_local);
   Workspace ws = Workspace::make(e.weights->config, e.weights->plan, e.weights->dtype,
                                  e.ctx->device(), lim);
 

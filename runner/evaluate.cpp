@@ -25,6 +25,20 @@ PackedBatch pack(const PlannedBatch& b, const std::vector<TokenizedPassage>& dat
   return p;
 }
 
+WorkspaceLimits workspace_limits(const std::vector<PlannedBatch>& batches,
+                                 const std::vector<TokenizedPassage>& data, int64_t vocab_local) {
+  WorkspaceLimits lim;
+  for (const PlannedBatch& b : batches) {
+    int64_t rows = 0;
+    for (int64_t i : b.passages) rows += static_cast<int64_t>(data[i].target_ids.size());
+    lim.max_tokens = std::max(lim.max_tokens, b.n_tokens);
+    lim.max_seqs = std::max<int64_t>(lim.max_seqs, static_cast<int64_t>(b.passages.size()));
+    lim.max_rows = std::max(lim.max_rows, rows);
+  }
+  lim.logits_rows = std::clamp<int64_t>((int64_t{256} << 20) / (4 * vocab_local), 1, lim.max_rows);
+  return lim;
+}
+
 std::vector<io::PassageResult> evaluate_batch(const BloomWeights& w, const PlannedBatch& plan,
                                               const PackedBatch& batch,
                                               const std::vector<TokenizedPassage>& data,

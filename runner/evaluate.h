@@ -20,6 +20,11 @@ struct TokenizedPassage {
 /// scored rows are the positions just before each target token.
 PackedBatch pack(const PlannedBatch& b, const std::vector<TokenizedPassage>& data);
 
+/// The workspace a run's batches need: the most tokens, sequences and scored rows of any batch,
+/// with lm_head logits scored in chunks of at most 256 MiB of [rows, V_local] fp32.
+WorkspaceLimits workspace_limits(const std::vector<PlannedBatch>& batches,
+                                 const std::vector<TokenizedPassage>& data, int64_t vocab_local);
+
 /// Forward + score of one packed batch -> one result per passage (index = dataset row).
 std::vector<io::PassageResult> evaluate_batch(const BloomWeights& w, const PlannedBatch& plan,
                                               const PackedBatch& batch,
