@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/bloom.h"
-#include "engine/check.h"
+#include "core/check.h"
 #include "io/checkpoint.h"
 #include "runner/batching.h"
 #include "runner/evaluate.h"

@@ -12,7 +12,7 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "kernels/ops.h"
 
 namespace bloom {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "engine/bloom_weights.h"
-#include "engine/comm.h"
+#include "core/comm.h"
 #include "engine/workspace.h"
 
 namespace bloom {

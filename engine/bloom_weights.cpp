@@ -11,7 +11,7 @@
 #include <mutex>
 #include <thread>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "io/checkpoint.h"
 
 namespace bloom {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "engine/bloom_config.h"
-#include "engine/context.h"
-#include "engine/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace bloom {
 

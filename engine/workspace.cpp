@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom {
 

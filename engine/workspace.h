@@ -6,8 +6,8 @@
 #include <cstdint>
 
 #include "engine/bloom_config.h"
-#include "engine/context.h"
-#include "engine/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace bloom {
 

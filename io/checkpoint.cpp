@@ -8,7 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom::io {
 

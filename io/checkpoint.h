@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/tensor.h"
+#include "core/tensor.h"
 #include "io/safetensors.h"
 
 namespace bloom::io {

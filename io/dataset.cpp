@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom::io {
 

@@ -13,7 +13,7 @@
 
 #include <hdf5.h>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 static_assert(std::is_same<hid_t, int64_t>::value, "HDF5 >= 1.10 expected (hid_t is int64_t)");
 

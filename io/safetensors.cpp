@@ -1,5 +1,5 @@
 // safetensors reader (mmap, validated header) and streaming writer; see safetensors.h for the
-// file layout. Conversions go through engine/tensor.h's host helpers, one call per block of
+// file layout. Conversions go through core/tensor.h's host helpers, one call per block of
 // elements, never per element.
 #include "io/safetensors.h"
 
@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom::io {
 

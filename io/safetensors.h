@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/tensor.h"
+#include "core/tensor.h"
 
 namespace bloom::io {
 

@@ -5,7 +5,7 @@
 
 #include <queue>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "io/tokenizer_impl.h"
 #include "io/unicode.h"
 

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "io/tokenizer_impl.h"
 #include "io/unicode.h"
 

@@ -1,6 +1,6 @@
 // bloom::ops entry points: a plain switch on the device of the output tensor. A build without
 // CUDA compiles the CUDA case as an error that says so.
-#include "engine/check.h"
+#include "core/check.h"
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/ops.h"
 

@@ -8,8 +8,8 @@
 
 #include <cstdint>
 
-#include "engine/context.h"
-#include "engine/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace bloom::ops {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom {
 

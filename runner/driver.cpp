@@ -20,8 +20,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "engine/check.h"
-#include "engine/comm_mpi.h"
+#include "core/check.h"
+#include "core/comm_mpi.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
 #include "io/tokenizer.h"
@@ -29,7 +29,7 @@
 #include "runner/progress.h"
 #include "runner/results_channel.h"
 #ifdef BLOOM_WITH_NCCL
-#include "engine/comm_nccl.h"
+#include "core/comm_nccl.h"
 #endif
 
 namespace bloom {
@@ -163,7 +163,7 @@ struct RunOutcome {
   bool stopped = false;
 };
 
-RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::ResultsWriter* writer,
+RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::ResultsFile* writer,
                    const DriverOptions& opt) {
   const auto wall0 = Clock::now();
   const int rank = mpi.world_rank();
@@ -353,13 +353,13 @@ void preflight(const JobSpec& job, int world_size) {
 
 int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt) {
   const RunSpec& first = job.runs.front();
-  std::unique_ptr<io::ResultsWriter> writer;
+  std::unique_ptr<io::ResultsFile> writer;
   if (mpi.world_rank() == 0) {
     preflight(job, mpi.world_size());
     const io::OpenMode mode = first.output.resume      ? io::OpenMode::Resume
                               : first.output.overwrite ? io::OpenMode::Overwrite
                                                        : io::OpenMode::CreateNew;
-    writer = std::make_unique<io::ResultsWriter>(first.output.path, mode, opt.runner_version,
+    writer = std::make_unique<io::ResultsFile>(first.output.path, mode, opt.runner_version,
                                                  job.source_text);
   }
   MPI_Barrier(MPI_COMM_WORLD);

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "engine/bloom.h"
-#include "io/results_writer.h"
+#include "io/results_file.h"
 #include "runner/batching.h"
 
 namespace bloom {

@@ -14,7 +14,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom {
 

@@ -18,16 +18,16 @@
 #include <mpi.h>
 #include <spdlog/spdlog.h>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "runner/driver.h"
 #include "runner/job_spec.h"
 #include "runner/log.h"
-#include "runner/make_model.h"
+#include "runner/tools/make_model.h"
 #include "runner/select_runs.h"
-#include "runner/report_cmd.h"  // report subcommand (issue 6)
-#include "runner/tokenize_cmd.h"
+#include "runner/report/report_cmd.h"  // report subcommand (issue 6)
+#include "runner/tools/tokenize_cmd.h"
 #include "runner/topology.h"
-#include "runner/validate_cmd.h"
+#include "runner/tools/validate_cmd.h"
 
 #ifndef BLOOM_VERSION
 #define BLOOM_VERSION "unknown"
@@ -105,12 +105,12 @@ int main(int argc, char** argv) {
   make->add_option("--max-shard-size", shard, "shard files above this size (e.g. 5GB)");
   make->add_option("--threads", mm.threads, "writer threads (0: all cores)");
 
-  // --- report subcommand (issue 6; runner/report_cmd.h, runner/REPORT.md) ---
+  // --- report subcommand (issue 6; runner/report/report_cmd.h, runner/report/REPORT.md) ---
   bloom::ReportOptions rep;
   bool rep_csv = false, rep_json = false;
   auto* report = app.add_subcommand("report", "Summarise results files: one row per run (accuracy, "
                                               "perplexity, throughput, times, memory, speed-up), "
-                                              "plots, and the passages of a run. runner/REPORT.md "
+                                              "plots, and the passages of a run. runner/report/REPORT.md "
                                               "documents it.");
   report->add_option("results", rep.files, "results files (HDF5, schema bloom-eval/1)")->required();
   auto* rep_csv_flag = report->add_flag("--csv", rep_csv, "comma-separated values instead of a table");

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom {
 

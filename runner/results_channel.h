@@ -10,7 +10,7 @@
 
 #include <mpi.h>
 
-#include "io/results_writer.h"
+#include "io/results_file.h"
 
 namespace bloom {
 

@@ -6,7 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom {
 

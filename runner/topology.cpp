@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom {
 

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "kernels/cpu/ops_cpu.h"
 
 namespace bloom::ops::cpu {

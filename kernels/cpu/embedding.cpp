@@ -3,7 +3,7 @@
 // zero rows: the TP all-reduce that follows fills them in from the rank that owns them.
 #include <cstring>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "kernels/cpu/ops_cpu.h"
 
 namespace bloom::ops::cpu {

@@ -1,7 +1,7 @@
 // y[r, :] = x[rows[r], :]. x [T, H] fp32, rows [R] i32 (each in [0, T)), y [R, H].
 #include <cstring>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "kernels/cpu/ops_cpu.h"
 
 namespace bloom::ops::cpu {

@@ -4,7 +4,7 @@
 // well inside fp32 rounding of HF's own result.
 #include <cmath>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "kernels/cpu/ops_cpu.h"
 
 namespace bloom::ops::cpu {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "kernels/cpu/ops_cpu.h"
 
 namespace bloom::ops::cpu {

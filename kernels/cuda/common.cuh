@@ -1,6 +1,5 @@
 // Shared helpers of the CUDA ops (included by kernels/cuda/*.cu only, never by host headers):
-// error-check macros that throw bloom::Error, launch checks naming the op, tensor argument
-// checks, dtype conversion float <-> {float, __half, __nv_bfloat16}, 16-byte vector packs,
+// launch checks naming the op, tensor argument checks, dtype conversion float <-> {float, __half, __nv_bfloat16}, 16-byte vector packs,
 // warp/block reductions and a dtype -> C++ type dispatcher.
 #pragma once
 
@@ -13,33 +12,9 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include "engine/check.h"
-#include "engine/context.h"
-#include "engine/tensor.h"
-
-#ifndef BLOOM_CUDA_CHECK
-/// BLOOM_CUDA_CHECK(cudaMalloc(...)): throw bloom::Error with the CUDA error name and text.
-#define BLOOM_CUDA_CHECK(expr)                                                            \
-  do {                                                                                    \
-    const cudaError_t bloom_err_ = (expr);                                                \
-    if (bloom_err_ != cudaSuccess)                                                        \
-      ::bloom::throw_error(__FILE__, __LINE__, #expr,                                     \
-                           fmt::format("CUDA error {}: {}", cudaGetErrorName(bloom_err_), \
-                                       cudaGetErrorString(bloom_err_)));                  \
-  } while (0)
-#endif
-
-#ifndef BLOOM_CUBLAS_CHECK
-/// BLOOM_CUBLAS_CHECK(cublasLtMatmul(...)): same for cuBLAS / cuBLASLt status codes.
-#define BLOOM_CUBLAS_CHECK(expr)                                                         \
-  do {                                                                                   \
-    const cublasStatus_t bloom_st_ = (expr);                                             \
-    if (bloom_st_ != CUBLAS_STATUS_SUCCESS)                                              \
-      ::bloom::throw_error(__FILE__, __LINE__, #expr,                                    \
-                           fmt::format("cuBLAS error {} ({})", cublasGetStatusName(bloom_st_), \
-                                       cublasGetStatusString(bloom_st_)));               \
-  } while (0)
-#endif
+#include "core/check.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace bloom::ops::cuda {
 

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/bloom.h"
-#include "engine/check.h"
+#include "core/check.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"

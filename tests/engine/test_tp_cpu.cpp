@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/bloom.h"
-#include "engine/comm_mpi.h"
+#include "core/comm_mpi.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 

@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "engine/check.h"
+#include "core/check.h"
 
 namespace bloom::fuzz {
 

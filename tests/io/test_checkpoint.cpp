@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 

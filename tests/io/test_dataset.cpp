@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "io/dataset.h"
 
 namespace bloom::io {

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "io/unicode.h"
 
 namespace bloom::io {

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/context.h"
-#include "engine/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/cuda/ops_cuda.h"
 

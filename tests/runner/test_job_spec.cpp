@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "engine/check.h"
+#include "core/check.h"
 #include "runner/job_spec.h"
 
 namespace bloom {

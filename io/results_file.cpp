@@ -1,0 +1,531 @@
+// ResultsFile: the "bloom-eval/1" HDF5 layout (io/RESULTS.md) on top of io/hdf5_util.
+// Files use the HDF5 1.8 format (readable by HDF5 >= 1.8, h5py, pandas via h5py) with link
+// creation order tracked on /runs so runs list in job order. Crash safety: every write call ends
+// with H5Fflush; prediction data is written before its `done` flags; a timings append torn by a
+// crash (columns of different lengths) is trimmed when the run is reopened for resume.
+#include "io/results_file.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+
+#include "io/hdf5_util.h"
+
+namespace bloom::io {
+namespace {
+
+using h5::Handle;
+
+// Attribute names of a run that RunAttributes has fields for; anything else is an extra.
+constexpr const char* kRunAttributeNames[] = {
+    "accuracy", "n_correct", "n_examples", "perplexity", "model", "dtype", "backend",
+    "batch_size", "max_tokens", "tp", "dp", "load_seconds", "tokenize_seconds",
+    "evaluate_seconds", "wall_seconds", "tokens_per_second", "passages_per_second",
+    "peak_device_bytes", "complete"};
+
+bool is_fixed_run_attribute(const std::string& name) {
+  return std::any_of(std::begin(kRunAttributeNames), std::end(kRunAttributeNames),
+                     [&](const char* fixed) { return name == fixed; });
+}
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+// Before HDF5 tries: say plainly when the directory is missing, not a directory or read-only.
+void check_directory_for(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  BLOOM_CHECK(fs::exists(dir, ec), "cannot create results file '{}': directory '{}' does not exist",
+              path, dir.string());
+  BLOOM_CHECK(fs::is_directory(dir, ec), "cannot create results file '{}': '{}' is not a directory",
+              path, dir.string());
+  BLOOM_CHECK(access(dir.c_str(), W_OK) == 0,
+              "cannot create results file '{}': directory '{}' is not writable", path, dir.string());
+}
+
+Handle file_access_properties() {
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18);
+#if H5_VERSION_GE(1, 10, 7)
+  // Keep HDF5's file locking, but don't fail on file systems without it (some Lustre/NFS mounts).
+  H5Pset_file_locking(fapl.get(), true, true);
+#endif
+  return fapl;
+}
+
+hid_t create_file(const std::string& path, bool truncate, const std::string& runner_version,
+                  const std::string& job_spec) {
+  check_directory_for(path);
+  Handle fapl = file_access_properties();
+  Handle file(H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()),
+              H5Fclose);
+  BLOOM_H5_CHECK(file.valid(), "cannot create results file '{}'", path);
+  h5::write_attribute(file.get(), "schema", std::string(kResultsSchema));
+  h5::write_attribute(file.get(), "runner_version", runner_version);
+  h5::write_attribute(file.get(), "job_spec", job_spec);
+  h5::write_attribute(file.get(), "created", utc_now());
+  h5::write_attribute(file.get(), "complete", uint8_t{0});
+  h5::create_group(file.get(), "runs", /*track_order=*/true);
+  return file.release();
+}
+
+hid_t open_file(const std::string& path, bool writable) {
+  htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  BLOOM_H5_CHECK(is_hdf5 >= 0, "cannot read results file '{}'", path);
+  BLOOM_CHECK(is_hdf5 > 0, "'{}' is not an HDF5 file, so not a bloom-eval results file ({})", path,
+              kResultsSchema);
+  Handle fapl = file_access_properties();
+  Handle file(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get()), H5Fclose);
+  BLOOM_H5_CHECK(file.valid(), "cannot open results file '{}'{}", path, writable ? " for writing" : "");
+  BLOOM_CHECK(h5::has_attribute(file.get(), "schema"),
+              "'{}' is an HDF5 file but not a bloom-eval results file: it has no root attribute 'schema'",
+              path);
+  std::string schema = h5::read_string_attribute(file.get(), "schema");
+  BLOOM_CHECK(schema == kResultsSchema, "results file '{}' has schema '{}', this runner reads and writes '{}'",
+              path, schema, kResultsSchema);
+  BLOOM_CHECK(h5::has_link(file.get(), "runs"), "results file '{}' has no '/runs' group", path);
+  return file.release();
+}
+
+void check_run_name(const std::string& name) {
+  BLOOM_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos,
+              "run name '{}' cannot name an HDF5 group (it must be non-empty, without '/')", name);
+}
+
+Handle open_run(hid_t file, const std::string& path, const std::string& name) {
+  check_run_name(name);
+  Handle runs = h5::open_group(file, "runs");
+  BLOOM_CHECK(h5::has_link(runs.get(), name), "results file '{}' has no run '{}'", path, name);
+  return h5::open_group(runs.get(), name);
+}
+
+void check_writable(OpenMode mode, const std::string& path, const char* what) {
+  BLOOM_CHECK(mode != OpenMode::ReadOnly, "results file '{}' was opened read-only: cannot {}", path, what);
+}
+
+void flush_file(hid_t file, const std::string& path) {
+  BLOOM_H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0,
+                 "cannot flush results file '{}' (full disk? file-size limit?); it keeps every "
+                 "batch flushed before: once fixed, rerun with output.resume: true", path);
+}
+
+void write_run_attributes(hid_t run, const RunAttributes& a, int64_t n_examples, bool complete) {
+  std::vector<std::string> extras;
+  for (const auto& kv : a.extra_strings) extras.push_back(kv.first);
+  for (const auto& kv : a.extra_numbers) extras.push_back(kv.first);
+  for (const auto& kv : a.extra_ints) extras.push_back(kv.first);
+  std::sort(extras.begin(), extras.end());
+  for (size_t i = 0; i < extras.size(); ++i) {
+    BLOOM_CHECK(!extras[i].empty() && !is_fixed_run_attribute(extras[i]) &&
+                    (i == 0 || extras[i] != extras[i - 1]),
+                "extra attribute name '{}' of {} is empty, a fixed run attribute or given twice",
+                extras[i], h5::describe(run));
+  }
+  h5::write_attribute(run, "model", a.model);
+  h5::write_attribute(run, "dtype", a.dtype);
+  h5::write_attribute(run, "backend", a.backend);
+  h5::write_attribute(run, "batch_size", a.batch_size);
+  h5::write_attribute(run, "max_tokens", a.max_tokens);
+  h5::write_attribute(run, "tp", a.tp);
+  h5::write_attribute(run, "dp", a.dp);
+  h5::write_attribute(run, "n_examples", n_examples);
+  h5::write_attribute(run, "n_correct", a.n_correct);
+  h5::write_attribute(run, "accuracy", a.accuracy);
+  h5::write_attribute(run, "perplexity", a.perplexity);
+  h5::write_attribute(run, "load_seconds", a.load_seconds);
+  h5::write_attribute(run, "tokenize_seconds", a.tokenize_seconds);
+  h5::write_attribute(run, "evaluate_seconds", a.evaluate_seconds);
+  h5::write_attribute(run, "wall_seconds", a.wall_seconds);
+  h5::write_attribute(run, "tokens_per_second", a.tokens_per_second);
+  h5::write_attribute(run, "passages_per_second", a.passages_per_second);
+  h5::write_attribute(run, "peak_device_bytes", a.peak_device_bytes);
+  h5::write_attribute(run, "complete", uint8_t{complete});
+  for (const auto& [key, value] : a.extra_strings) h5::write_attribute(run, key, value);
+  for (const auto& [key, value] : a.extra_numbers) h5::write_attribute(run, key, value);
+  for (const auto& [key, value] : a.extra_ints) h5::write_attribute(run, key, value);
+}
+
+// Column names and file types, in the order RESULTS.md lists them.
+struct Column {
+  const char* name;
+  hid_t (*file_type)();
+};
+const Column kTimingColumns[] = {
+    {"batch", h5::TypeOf<int64_t>::file},         {"rank", h5::TypeOf<int32_t>::file},
+    {"dp_rank", h5::TypeOf<int32_t>::file},       {"tp_rank", h5::TypeOf<int32_t>::file},
+    {"n_sequences", h5::TypeOf<int32_t>::file},   {"n_tokens", h5::TypeOf<int64_t>::file},
+    {"forward_seconds", h5::TypeOf<double>::file}, {"comm_seconds", h5::TypeOf<double>::file},
+    {"wait_seconds", h5::TypeOf<double>::file},   {"start_seconds", h5::TypeOf<double>::file}};
+
+void create_run(hid_t runs, const std::string& name, int64_t n_examples) {
+  Handle run = h5::create_group(runs, name);
+  Handle predictions = h5::create_group(run.get(), "predictions");
+  hsize_t rows = static_cast<hsize_t>(n_examples);
+  h5::create_column(predictions.get(), "index", h5::TypeOf<int64_t>::file(), rows, false);
+  h5::create_column(predictions.get(), "correct", h5::TypeOf<uint8_t>::file(), rows, false);
+  h5::create_column(predictions.get(), "target_logprob", h5::TypeOf<double>::file(), rows, false);
+  h5::create_column(predictions.get(), "context_len", h5::TypeOf<int32_t>::file(), rows, false);
+  h5::create_column(predictions.get(), "target_len", h5::TypeOf<int32_t>::file(), rows, false);
+  Handle sequence = h5::vlen_int32_type(true);
+  h5::create_column(predictions.get(), "target_ids", sequence.get(), rows, false);
+  h5::create_column(predictions.get(), "predicted_ids", sequence.get(), rows, false);
+  h5::create_column(predictions.get(), "done", h5::TypeOf<uint8_t>::file(), rows, false);
+  Handle timings = h5::create_group(run.get(), "timings");
+  for (const Column& column : kTimingColumns) {
+    h5::create_column(timings.get(), column.name, column.file_type(), 0, true);
+  }
+}
+
+// A crash inside append_timings can leave columns of different lengths: keep the common rows.
+void trim_torn_timings(hid_t run) {
+  Handle timings = h5::open_group(run, "timings");
+  std::vector<Handle> columns;
+  hsize_t common = std::numeric_limits<hsize_t>::max();
+  for (const Column& column : kTimingColumns) {
+    columns.push_back(h5::open_dataset(timings.get(), column.name));
+    common = std::min(common, h5::column_rows(columns.back().get()));
+  }
+  for (const Handle& column : columns) {
+    if (h5::column_rows(column.get()) != common) h5::resize_rows(column.get(), common);
+  }
+}
+
+}  // namespace
+
+ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::string& runner_version,
+                             const std::string& job_spec_text)
+    : path_(path), mode_(mode) {
+  // When closing a file fails (a full disk), HDF5 1.10 leaves a dangling file object behind and
+  // its atexit clean-up (H5_term_library) then crashes the process after the error was reported.
+  // Every handle here is closed by RAII, so that clean-up is not needed: keep HDF5 from
+  // installing it (possible only before its first use; later calls change nothing).
+  static const bool no_atexit_cleanup = (H5dont_atexit(), true);
+  (void)no_atexit_cleanup;
+  h5::quiet_errors();
+  BLOOM_CHECK(!path.empty(), "results file path is empty");
+  std::error_code ec;
+  bool exists = std::filesystem::exists(path, ec);
+  switch (mode) {
+    case OpenMode::CreateNew:
+      BLOOM_CHECK(!exists,
+                  "results file '{}' already exists: set output.resume to continue it or "
+                  "output.overwrite to replace it",
+                  path);
+      file_ = create_file(path, /*truncate=*/false, runner_version, job_spec_text);
+      break;
+    case OpenMode::Overwrite:
+      file_ = create_file(path, /*truncate=*/true, runner_version, job_spec_text);
+      break;
+    case OpenMode::Resume:
+      if (!exists) {
+        file_ = create_file(path, /*truncate=*/false, runner_version, job_spec_text);
+        break;
+      }
+      file_ = open_file(path, /*writable=*/true);
+#if H5_VERSION_GE(1, 10, 2)
+      {
+        // A flush cut short (full disk, file-size limit) can leave objects past the end of
+        // allocation that the superblock records (EOF > EOA): every later write then fails
+        // ("actual len exceeds EOA"). Move the EOA past the end of the file and a margin, as
+        // `h5clear --increment` does; a healthy file (EOA == EOF) is left alone.
+        haddr_t eoa = 0;
+        hsize_t eof = 0;
+        if (H5Fget_eoa(file_, &eoa) >= 0 && H5Fget_filesize(file_, &eof) >= 0 && eof > eoa)
+          H5Fincrement_filesize(file_, hsize_t{1} << 20);
+      }
+#endif
+      // The file now describes the job that resumes it; `created` keeps the first start.
+      try {
+        h5::write_attribute(file_, "runner_version", runner_version);
+        h5::write_attribute(file_, "job_spec", job_spec_text);
+        h5::write_attribute(file_, "complete", uint8_t{0});
+      } catch (...) {
+        H5Fclose(file_);
+        throw;
+      }
+      break;
+    case OpenMode::ReadOnly:
+      BLOOM_CHECK(exists, "results file '{}' does not exist", path);
+      file_ = open_file(path, /*writable=*/false);
+      break;
+  }
+  if (mode != OpenMode::ReadOnly) flush_file(file_, path_);
+}
+
+ResultsFile::~ResultsFile() {
+  if (file_ >= 0) H5Fclose(file_);  // flushes; a failure here has no one left to tell
+  H5Eclear2(H5E_DEFAULT);
+}
+
+void ResultsFile::begin_run(const std::string& name, int64_t n_examples, const RunAttributes& attrs) {
+  check_writable(mode_, path_, "begin a run");
+  check_run_name(name);
+  BLOOM_CHECK(n_examples >= 0, "run '{}' in '{}': n_examples must be >= 0, got {}", name, path_, n_examples);
+  BLOOM_CHECK(attrs.n_examples == 0 || attrs.n_examples == n_examples,
+              "run '{}' in '{}': attributes say n_examples = {} but the run has {} rows", name, path_,
+              attrs.n_examples, n_examples);
+  Handle runs = h5::open_group(file_, "runs");
+  if (!h5::has_link(runs.get(), name)) {
+    create_run(runs.get(), name, n_examples);
+  } else {
+    BLOOM_CHECK(mode_ == OpenMode::Resume,
+                "results file '{}' already has a run '{}' (run names must be unique in a job)", path_, name);
+    Handle run = h5::open_group(runs.get(), name);
+    BLOOM_CHECK(h5::read_int_attribute(run.get(), "complete") == 0,
+                "run '{}' in '{}' is already complete: check run_complete() before begin_run()", name, path_);
+    Handle done = h5::open_dataset(run.get(), "predictions/done");
+    int64_t stored = static_cast<int64_t>(h5::column_rows(done.get()));
+    BLOOM_CHECK(stored == n_examples,
+                "cannot resume run '{}' in '{}': it has {} examples, this job has {} (different dataset or "
+                "limits? use output.overwrite or another output file)",
+                name, path_, stored, n_examples);
+    trim_torn_timings(run.get());
+  }
+  Handle run = h5::open_group(runs.get(), name);
+  write_run_attributes(run.get(), attrs, n_examples, /*complete=*/false);
+  flush_file(file_, path_);
+}
+
+bool ResultsFile::run_complete(const std::string& name) const {
+  check_run_name(name);
+  Handle runs = h5::open_group(file_, "runs");
+  if (!h5::has_link(runs.get(), name)) return false;
+  Handle run = h5::open_group(runs.get(), name);
+  return h5::has_attribute(run.get(), "complete") && h5::read_int_attribute(run.get(), "complete") == 1;
+}
+
+std::vector<uint8_t> ResultsFile::done_rows(const std::string& name) const {
+  Handle run = open_run(file_, path_, name);
+  Handle done = h5::open_dataset(run.get(), "predictions/done");
+  return h5::read_column<uint8_t>(done.get());
+}
+
+void ResultsFile::write_predictions(const std::string& name, const std::vector<int64_t>& rows,
+                                      const std::vector<PassageResult>& results) {
+  check_writable(mode_, path_, "write predictions");
+  BLOOM_CHECK(rows.size() == results.size(), "run '{}' in '{}': {} rows given for {} results", name, path_,
+              rows.size(), results.size());
+  Handle run = open_run(file_, path_, name);
+  Handle predictions = h5::open_group(run.get(), "predictions");
+  Handle done = h5::open_dataset(predictions.get(), "done");
+  const int64_t n_rows = static_cast<int64_t>(h5::column_rows(done.get()));
+
+  std::vector<hsize_t> points(rows.begin(), rows.end());
+  std::vector<int64_t> index(rows.size());
+  std::vector<uint8_t> correct(rows.size()), ones(rows.size(), 1);
+  std::vector<double> logprob(rows.size());
+  std::vector<int32_t> context_len(rows.size()), target_len(rows.size());
+  std::vector<const std::vector<int32_t>*> target_ids(rows.size()), predicted_ids(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const PassageResult& r = results[i];
+    BLOOM_CHECK(rows[i] >= 0 && rows[i] < n_rows, "run '{}' in '{}': row {} is outside [0, {})", name,
+                path_, rows[i], n_rows);
+    BLOOM_CHECK(r.predicted_ids.size() == r.target_ids.size(),
+                "run '{}' in '{}': row {} has {} target ids but {} predicted ids", name, path_, rows[i],
+                r.target_ids.size(), r.predicted_ids.size());
+    BLOOM_CHECK(r.target_ids.size() <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
+                "run '{}' in '{}': row {} has too many target ids", name, path_, rows[i]);
+    index[i] = r.index;
+    correct[i] = r.correct ? 1 : 0;
+    logprob[i] = r.target_logprob;
+    context_len[i] = r.context_len;
+    target_len[i] = static_cast<int32_t>(r.target_ids.size());
+    target_ids[i] = &r.target_ids;
+    predicted_ids[i] = &r.predicted_ids;
+  }
+  std::vector<hsize_t> sorted = points;
+  std::sort(sorted.begin(), sorted.end());
+  auto repeated = std::adjacent_find(sorted.begin(), sorted.end());
+  BLOOM_CHECK(repeated == sorted.end(), "run '{}' in '{}': row {} given twice in one write", name, path_,
+              repeated == sorted.end() ? 0 : *repeated);
+
+  auto column = [&](const char* column_name) { return h5::open_dataset(predictions.get(), column_name); };
+  h5::write_column(column("index").get(), points, index);
+  h5::write_column(column("correct").get(), points, correct);
+  h5::write_column(column("target_logprob").get(), points, logprob);
+  h5::write_column(column("context_len").get(), points, context_len);
+  h5::write_column(column("target_len").get(), points, target_len);
+  h5::write_vlen_column(column("target_ids").get(), points, target_ids);
+  h5::write_vlen_column(column("predicted_ids").get(), points, predicted_ids);
+  // Only once the data is in: a crash before this flush leaves these rows not done.
+  flush_file(file_, path_);
+  h5::write_column(done.get(), points, ones);
+  flush_file(file_, path_);
+}
+
+void ResultsFile::append_timings(const std::string& name, const std::vector<BatchTiming>& timings) {
+  check_writable(mode_, path_, "append timings");
+  Handle run = open_run(file_, path_, name);
+  Handle group = h5::open_group(run.get(), "timings");
+  auto append = [&](const char* column_name, auto field) {
+    using T = std::decay_t<decltype(field(timings.front()))>;
+    std::vector<T> values;
+    values.reserve(timings.size());
+    for (const BatchTiming& t : timings) values.push_back(field(t));
+    Handle dset = h5::open_dataset(group.get(), column_name);
+    h5::append_column(dset.get(), values);
+  };
+  if (timings.empty()) return;
+  append("batch", [](const BatchTiming& t) { return t.batch; });
+  append("rank", [](const BatchTiming& t) { return t.rank; });
+  append("dp_rank", [](const BatchTiming& t) { return t.dp_rank; });
+  append("tp_rank", [](const BatchTiming& t) { return t.tp_rank; });
+  append("n_sequences", [](const BatchTiming& t) { return t.n_sequences; });
+  append("n_tokens", [](const BatchTiming& t) { return t.n_tokens; });
+  append("forward_seconds", [](const BatchTiming& t) { return t.forward_seconds; });
+  append("comm_seconds", [](const BatchTiming& t) { return t.comm_seconds; });
+  append("wait_seconds", [](const BatchTiming& t) { return t.wait_seconds; });
+  append("start_seconds", [](const BatchTiming& t) { return t.start_seconds; });
+  flush_file(file_, path_);
+}
+
+void ResultsFile::finish_run(const std::string& name, const RunAttributes& final_attrs) {
+  check_writable(mode_, path_, "finish a run");
+  Handle run = open_run(file_, path_, name);
+  std::vector<uint8_t> done = done_rows(name);
+  auto missing = std::count(done.begin(), done.end(), uint8_t{0});
+  BLOOM_CHECK(missing == 0, "cannot finish run '{}' in '{}': {} of {} rows have no prediction yet", name,
+              path_, missing, done.size());
+  int64_t n_examples = static_cast<int64_t>(done.size());
+  BLOOM_CHECK(final_attrs.n_examples == 0 || final_attrs.n_examples == n_examples,
+              "run '{}' in '{}': attributes say n_examples = {} but the run has {} rows", name, path_,
+              final_attrs.n_examples, n_examples);
+  write_run_attributes(run.get(), final_attrs, n_examples, /*complete=*/true);
+  flush_file(file_, path_);
+}
+
+void ResultsFile::set_complete(bool complete) {
+  check_writable(mode_, path_, "mark the job complete");
+  h5::write_attribute(file_, "complete", uint8_t{complete});
+  flush_file(file_, path_);
+}
+
+ResultsFileInfo ResultsFile::read_file_info() const {
+  ResultsFileInfo info;
+  info.schema = h5::read_string_attribute(file_, "schema");
+  info.runner_version = h5::read_string_attribute(file_, "runner_version");
+  info.job_spec = h5::read_string_attribute(file_, "job_spec");
+  info.created = h5::read_string_attribute(file_, "created");
+  info.complete = h5::read_int_attribute(file_, "complete") == 1;
+  return info;
+}
+
+namespace {
+herr_t collect_link(hid_t /*group*/, const char* name, const H5L_info_t* /*info*/, void* out) {
+  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+  return 0;
+}
+}  // namespace
+
+std::vector<std::string> ResultsFile::run_names() const {
+  Handle runs = h5::open_group(file_, "runs");
+  std::vector<std::string> names;
+  // Creation order where tracked (files we wrote), else by name.
+  if (H5Literate(runs.get(), H5_INDEX_CRT_ORDER, H5_ITER_INC, nullptr, collect_link, &names) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    names.clear();
+    BLOOM_H5_CHECK(H5Literate(runs.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_link, &names) >= 0,
+                   "cannot list the runs of '{}'", path_);
+  }
+  return names;
+}
+
+std::vector<PassageResult> ResultsFile::read_predictions(const std::string& name) const {
+  Handle run = open_run(file_, path_, name);
+  Handle predictions = h5::open_group(run.get(), "predictions");
+  auto column = [&](const char* column_name) { return h5::open_dataset(predictions.get(), column_name); };
+  auto index = h5::read_column<int64_t>(column("index").get());
+  auto correct = h5::read_column<uint8_t>(column("correct").get());
+  auto logprob = h5::read_column<double>(column("target_logprob").get());
+  auto context_len = h5::read_column<int32_t>(column("context_len").get());
+  auto target_ids = h5::read_vlen_column(column("target_ids").get());
+  auto predicted_ids = h5::read_vlen_column(column("predicted_ids").get());
+  const size_t n = index.size();
+  BLOOM_CHECK(correct.size() == n && logprob.size() == n && context_len.size() == n &&
+                  target_ids.size() == n && predicted_ids.size() == n,
+              "run '{}' in '{}': prediction datasets have different lengths", name, path_);
+  std::vector<PassageResult> results(n);
+  for (size_t i = 0; i < n; ++i) {
+    results[i].index = index[i];
+    results[i].correct = correct[i] != 0;
+    results[i].target_logprob = logprob[i];
+    results[i].context_len = context_len[i];
+    results[i].target_ids = std::move(target_ids[i]);
+    results[i].predicted_ids = std::move(predicted_ids[i]);
+  }
+  return results;
+}
+
+std::vector<BatchTiming> ResultsFile::read_timings(const std::string& name) const {
+  Handle run = open_run(file_, path_, name);
+  Handle group = h5::open_group(run.get(), "timings");
+  std::vector<BatchTiming> timings;
+  auto read = [&](const char* column_name, auto member) {
+    using T = std::remove_reference_t<decltype(BatchTiming{}.*member)>;
+    Handle dset = h5::open_dataset(group.get(), column_name);
+    std::vector<T> values = h5::read_column<T>(dset.get());
+    if (timings.empty()) timings.resize(values.size());
+    BLOOM_CHECK(values.size() == timings.size(), "run '{}' in '{}': timing datasets have different lengths",
+                name, path_);
+    for (size_t i = 0; i < values.size(); ++i) timings[i].*member = values[i];
+  };
+  read("batch", &BatchTiming::batch);
+  read("rank", &BatchTiming::rank);
+  read("dp_rank", &BatchTiming::dp_rank);
+  read("tp_rank", &BatchTiming::tp_rank);
+  read("n_sequences", &BatchTiming::n_sequences);
+  read("n_tokens", &BatchTiming::n_tokens);
+  read("forward_seconds", &BatchTiming::forward_seconds);
+  read("comm_seconds", &BatchTiming::comm_seconds);
+  read("wait_seconds", &BatchTiming::wait_seconds);
+  read("start_seconds", &BatchTiming::start_seconds);
+  return timings;
+}
+
+RunAttributes ResultsFile::read_run_attributes(const std::string& name) const {
+  Handle run = open_run(file_, path_, name);
+  hid_t g = run.get();
+  RunAttributes a;
+  a.model = h5::read_string_attribute(g, "model");
+  a.dtype = h5::read_string_attribute(g, "dtype");
+  a.backend = h5::read_string_attribute(g, "backend");
+  a.batch_size = h5::read_int_attribute(g, "batch_size");
+  a.max_tokens = h5::read_int_attribute(g, "max_tokens");
+  a.tp = h5::read_int_attribute(g, "tp");
+  a.dp = h5::read_int_attribute(g, "dp");
+  a.n_examples = h5::read_int_attribute(g, "n_examples");
+  a.n_correct = h5::read_int_attribute(g, "n_correct");
+  a.accuracy = h5::read_double_attribute(g, "accuracy");
+  a.perplexity = h5::read_double_attribute(g, "perplexity");
+  a.load_seconds = h5::read_double_attribute(g, "load_seconds");
+  a.tokenize_seconds = h5::read_double_attribute(g, "tokenize_seconds");
+  a.evaluate_seconds = h5::read_double_attribute(g, "evaluate_seconds");
+  a.wall_seconds = h5::read_double_attribute(g, "wall_seconds");
+  a.tokens_per_second = h5::read_double_attribute(g, "tokens_per_second");
+  a.passages_per_second = h5::read_double_attribute(g, "passages_per_second");
+  a.peak_device_bytes = h5::read_int_attribute(g, "peak_device_bytes");
+  a.complete = h5::read_int_attribute(g, "complete") == 1;
+  for (const std::string& key : h5::attribute_names(g)) {
+    if (is_fixed_run_attribute(key)) continue;
+    switch (h5::attribute_class(g, key)) {
+      case H5T_STRING: a.extra_strings[key] = h5::read_string_attribute(g, key); break;
+      case H5T_FLOAT: a.extra_numbers[key] = h5::read_double_attribute(g, key); break;
+      case H5T_INTEGER: a.extra_ints[key] = h5::read_int_attribute(g, key); break;
+      default: break;  // other types are not part of the schema: ignored
+    }
+  }
+  return a;
+}
+
+}  // namespace bloom::io

@@ -1,0 +1,112 @@
+// HDF5 results of one job, schema "bloom-eval/1" (documented in io/RESULTS.md): root attributes
+// describing the job, one group per run under /runs/<name> with run attributes, per-passage
+// prediction datasets (fixed size, rows in dataset order, written in any order with a `done` flag)
+// and per-batch timing datasets (extensible, appended as batches finish).
+// Every write call flushes the file, so a killed job keeps what it wrote and can be resumed;
+// the root attribute `complete` stays 0 until the job says otherwise.
+// Single-writer: one process (the job's rank 0) owns the file. HDF5 stays out of this header.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace bloom::io {
+
+/// The schema string stored in every results file's root attribute `schema`.
+inline constexpr const char* kResultsSchema = "bloom-eval/1";
+
+/// One evaluated passage. `target_len` in the file is target_ids.size().
+struct PassageResult {
+  int64_t index = 0;                  ///< the passage's line index in the dataset file
+  bool correct = false;               ///< every target token was the argmax
+  double target_logprob = 0.0;        ///< sum of log-softmax over the target tokens
+  int32_t context_len = 0;            ///< context tokens
+  std::vector<int32_t> target_ids;    ///< target tokens
+  std::vector<int32_t> predicted_ids; ///< argmax at each target position (same length as target_ids)
+};
+
+/// Timing of one batch on one rank; one row of /runs/<name>/timings.
+struct BatchTiming {
+  int64_t batch = 0;
+  int32_t rank = 0, dp_rank = 0, tp_rank = 0, n_sequences = 0;
+  int64_t n_tokens = 0;
+  double forward_seconds = 0.0, comm_seconds = 0.0, wait_seconds = 0.0;
+  double start_seconds = 0.0;  ///< seconds since the run started
+};
+
+/// Attributes of /runs/<name>. Extra names must not repeat a fixed name or each other.
+struct RunAttributes {
+  std::string model, dtype, backend;
+  int64_t batch_size = 0, max_tokens = 0 /* 0: unset */, tp = 1, dp = 1;
+  int64_t n_examples = 0;  ///< always written as the run's row count; 0 or that count when given
+  int64_t n_correct = 0;
+  double accuracy = 0.0, perplexity = 0.0;
+  double load_seconds = 0.0, tokenize_seconds = 0.0, evaluate_seconds = 0.0, wall_seconds = 0.0;
+  double tokens_per_second = 0.0, passages_per_second = 0.0;
+  int64_t peak_device_bytes = 0;
+  bool complete = false;  ///< written by the writer (0 by begin_run, 1 by finish_run), not taken from here
+  std::map<std::string, std::string> extra_strings;  ///< e.g. method, spec (the run's expanded YAML)
+  std::map<std::string, double> extra_numbers;
+  std::map<std::string, int64_t> extra_ints;
+};
+
+/// Root attributes of a results file.
+struct ResultsFileInfo {
+  std::string schema, runner_version, job_spec, created;
+  bool complete = false;
+};
+
+enum class OpenMode {
+  CreateNew,  ///< error if the file exists (suggests output.resume / output.overwrite)
+  Overwrite,  ///< truncate any existing file
+  Resume,     ///< reopen an existing results file (schema checked; complete reset to 0), else create
+  ReadOnly,   ///< open an existing results file for reading (the version/spec arguments are ignored)
+};
+
+class ResultsFile {
+ public:
+  ResultsFile(const std::string& path, OpenMode mode, const std::string& runner_version,
+                const std::string& job_spec_text);
+  ~ResultsFile();  ///< closes the file; never throws
+  ResultsFile(const ResultsFile&) = delete;
+  ResultsFile& operator=(const ResultsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  /// Creates /runs/<name> with n_examples prediction rows (all done=0) and attributes `attrs`
+  /// (complete=0). In Resume mode an existing unfinished run is reopened instead: n_examples must
+  /// match, its attributes are replaced by `attrs`, a torn timings append is trimmed.
+  void begin_run(const std::string& name, int64_t n_examples, const RunAttributes& attrs);
+  /// True when the run exists and its `complete` attribute is 1.
+  bool run_complete(const std::string& name) const;
+  /// The `done` flag of every row of the run (for resume).
+  std::vector<uint8_t> done_rows(const std::string& name) const;
+  /// Writes results[i] at row rows[i] (row = position in the run's dataset order), sets done=1
+  /// for those rows after the data, then flushes.
+  void write_predictions(const std::string& name, const std::vector<int64_t>& rows,
+                         const std::vector<PassageResult>& results);
+  /// Appends one row per timing to the run's timing datasets, then flushes.
+  void append_timings(const std::string& name, const std::vector<BatchTiming>& timings);
+  /// Replaces the run's attributes with `final_attrs`, sets its complete=1, flushes. Every row
+  /// must be done.
+  void finish_run(const std::string& name, const RunAttributes& final_attrs);
+  /// Sets the root attribute `complete` (1 once every run finished), flushes.
+  void set_complete(bool complete);
+
+  // Reading back (tests, resume, reports).
+  ResultsFileInfo read_file_info() const;
+  std::vector<std::string> run_names() const;  ///< in creation order
+  /// Every row in dataset order; rows not done read as zero / empty.
+  std::vector<PassageResult> read_predictions(const std::string& name) const;
+  std::vector<BatchTiming> read_timings(const std::string& name) const;  ///< in append order
+  RunAttributes read_run_attributes(const std::string& name) const;
+
+ private:
+  std::string path_;
+  OpenMode mode_;
+  int64_t file_ = -1;  // hid_t (int64_t in HDF5 >= 1.10; checked in io/hdf5_util.h)
+};
+
+}  // namespace bloom::io

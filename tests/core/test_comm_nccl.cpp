@@ -1,0 +1,111 @@
+// NcclCommunicator on one GPU per rank (launch with mpirun -n 2..8 on a multi-GPU machine):
+// the MpiCommunicator's test body (rank-dependent inputs, expected values computed on every
+// rank, exact comparison of small-integer sums) on device tensors, then an all-reduce bus
+// bandwidth figure by nccl-tests' definition: busBw = bytes / time x 2 (n - 1) / n.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "core/comm_nccl.h"
+
+namespace bloom {
+namespace {
+
+int g_rank = 0, g_size = 1;
+
+template <typename T>
+Tensor upload(const std::vector<T>& v, DType dt, Buffer& b, Context& ctx) {
+  b = Buffer(v.size() * sizeof(T), Device::CUDA);
+  Tensor t = b.tensor(dt, {static_cast<int64_t>(v.size())});
+  Tensor src(const_cast<T*>(v.data()), dt, Device::CPU, {static_cast<int64_t>(v.size())});
+  copy_tensor(src, t, &ctx);
+  return t;
+}
+
+template <typename T>
+std::vector<T> download(const Tensor& t, Context& ctx) {
+  std::vector<T> v(static_cast<size_t>(t.numel()));
+  Tensor dst(v.data(), t.dtype, Device::CPU, {t.numel()});
+  copy_tensor(t, dst, &ctx);
+  return v;
+}
+
+TEST(CommNccl, AllReduceAllGatherBroadcast) {
+  Context ctx(Device::CUDA, g_rank);
+  auto comm = make_nccl_communicator(MPI_COMM_WORLD, ctx);
+  ASSERT_EQ(comm->size(), g_size);
+  const int P = g_size, me = g_rank, n = 1 << 20;
+  std::vector<float> x(n);
+  for (int i = 0; i < n; ++i) x[i] = static_cast<float>((me + 1) * 1000 + i % 997);
+  Buffer bx;
+  Tensor tx = upload(x, DType::F32, bx, ctx);
+  comm->all_reduce_sum(tx, ctx);
+  const std::vector<float> got = download<float>(tx, ctx);
+  for (int i = 0; i < n; ++i) {
+    float want = 0;
+    for (int r = 0; r < P; ++r) want += static_cast<float>((r + 1) * 1000 + i % 997);
+    ASSERT_EQ(got[i], want) << "element " << i;
+  }
+  std::vector<uint16_t> h(4096);
+  for (int i = 0; i < 4096; ++i) h[i] = float_to_half(static_cast<float>(me + i % 64));
+  Buffer bh;
+  Tensor th = upload(h, DType::F16, bh, ctx);
+  comm->all_reduce_sum(th, ctx);
+  const std::vector<uint16_t> gh = download<uint16_t>(th, ctx);
+  for (int i = 0; i < 4096; ++i)
+    ASSERT_EQ(half_to_float(gh[i]), static_cast<float>(P * (i % 64) + P * (P - 1) / 2)) << i;
+  std::vector<float> mine(5, static_cast<float>(me));
+  Buffer bm, ball(5 * P * sizeof(float), Device::CUDA);
+  Tensor tin = upload(mine, DType::F32, bm, ctx);
+  Tensor tall = ball.tensor(DType::F32, {P, 5});
+  comm->all_gather(tin, tall, ctx);
+  const std::vector<float> all = download<float>(tall, ctx);
+  for (int r = 0; r < P; ++r)
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(all[r * 5 + i], static_cast<float>(r));
+  std::vector<float> b(3, static_cast<float>(me + 10));
+  Buffer bb;
+  Tensor tb = upload(b, DType::F32, bb, ctx);
+  comm->broadcast(tb, P - 1, ctx);
+  for (float v : download<float>(tb, ctx)) ASSERT_EQ(v, static_cast<float>(P - 1 + 10));
+}
+
+TEST(CommNccl, AllReduceBusBandwidth) {
+  Context ctx(Device::CUDA, g_rank);
+  auto comm = make_nccl_communicator(MPI_COMM_WORLD, ctx);
+  for (int64_t bytes : {int64_t{1} << 20, int64_t{32} << 20, int64_t{256} << 20}) {
+    Buffer buf(static_cast<size_t>(bytes), Device::CUDA);
+    Tensor t = buf.tensor(DType::F16, {bytes / 2});
+    for (int i = 0; i < 3; ++i) comm->all_reduce_sum(t, ctx);
+    ctx.synchronize();
+    const int reps = 20;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) comm->all_reduce_sum(t, ctx);
+    ctx.synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+    const double alg = bytes / s / 1e9, bus = alg * 2.0 * (g_size - 1) / g_size;
+    if (g_rank == 0)
+      std::printf("RESULT nccl_allreduce ranks=%d bytes=%lld time_us=%.1f algbw_GBps=%.1f busbw_GBps=%.1f\n",
+                  g_size, static_cast<long long>(bytes), s * 1e6, alg, bus);
+  }
+}
+
+}  // namespace
+}  // namespace bloom
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &bloom::g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &bloom::g_size);
+  ::testing::InitGoogleTest(&argc, argv);
+  if (bloom::g_rank != 0) {
+    auto& l = ::testing::UnitTest::GetInstance()->listeners();
+    delete l.Release(l.default_result_printer());
+  }
+  int failed = RUN_ALL_TESTS() != 0 ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Finalize();
+  return failed;
+}
