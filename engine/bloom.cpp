@@ -1,18 +1,19 @@
 // BLOOM forward (HF modeling_bloom.py is the reference):
-//   embedding -> word_embeddings_layernorm -> L x [ ln1 -> QKV -> ALiBi causal attention ->
-//   dense -> +residual -> ln2 -> h->4h -> GELU(tanh) -> 4h->h -> +residual ] -> ln_f
+//   embedding -> word_embeddings_layernorm -> L x [ attention block, MLP block ] -> ln_f
+//   attention block: ln1 -> QKV -> ALiBi causal attention -> dense -> + residual
+//   MLP block:       ln2 -> h->4h -> GELU(tanh) -> 4h->h -> + residual
 // Under tensor parallelism (Megatron style) QKV and h->4h are column-parallel, dense and 4h->h
 // row-parallel: each is followed by one all-reduce, and their biases are added once, after it.
-// Each residual add is fused with the layer norm that follows it. Under TP the batch runs as two
-// micro-batches so that one half's all-reduce (on a second stream) overlaps the other's compute.
+// The batch then runs as two micro-batches (engine/micro_batches.h) so that one half's
+// all-reduce overlaps the other half's compute.
 #include "engine/bloom.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cmath>
 #include <limits>
 
 #include "core/check.h"
+#include "engine/micro_batches.h"
 #include "kernels/ops.h"
 
 namespace bloom {
@@ -27,34 +28,51 @@ void upload(const std::vector<int32_t>& v, const Tensor& dst_full, const Context
   copy_tensor(src, dst, &ctx);
 }
 
-}  // namespace
-
-namespace {
-
-// One micro-batch: a run of whole sequences [seq0, seq0 + B) = tokens [tok0, tok0 + T).
-struct Micro {
-  int64_t tok0 = 0, T = 0;
-  Tensor cu;                       // [B+1] i32, rebased to start at 0
-  Tensor x, h, qkv, attn, proj, ffn;  // row slices of the workspace
-  StreamEvent ready, reduced;      // proj computed (compute stream) / all-reduced (comm stream)
+// What a block needs besides its weights and its micro-batch.
+struct Step {
+  const BloomConfig& c;
+  MicroBatches& mb;
+  Context& ctx;
 };
 
-// Under tensor parallelism the batch is split in two at the sequence boundary nearest its middle:
-// while one half's all-reduce runs on the communication stream, the other half computes.
-std::vector<int32_t> split_point(const PackedBatch& batch, int parts) {
-  const int64_t B = batch.n_seqs(), T = batch.n_tokens();
-  if (parts < 2 || B < 2) return {0, static_cast<int32_t>(B)};
-  int32_t best = 1;
-  for (int32_t b = 1; b < B; ++b)
-    if (std::llabs(2 * batch.cu_seqlens[b] - T) < std::llabs(2 * batch.cu_seqlens[best] - T)) best = b;
-  return {0, best, static_cast<int32_t>(B)};
+// Opens a block: the previous block's residual add, fused with this block's layer norm:
+//   x += proj + bias (proj all-reduced; bias added once, after the reduce);  h = ln(x).
+// Why fused across the block boundary: the wait for the previous block's all-reduce sits here,
+// at the start of this micro-batch's next block, not at the end of the block that queued it,
+// so the other micro-batch computes while the reduce runs.
+void open_block(const Step& s, MicroBatch& u, const Tensor& prev_bias, const Tensor& gamma,
+                const Tensor& beta) {
+  s.mb.wait(u);
+  ops::add_bias_residual_layer_norm(s.ctx, u.proj, prev_bias, u.x, gamma, beta, s.c.eps, u.h);
 }
 
-}  // namespace
+// apply_residual_connection_post_layernorm (no released BLOOM sets it): the residual a block
+// adds its output to is its layer norm's output, not its input.
+void residual_from_norm(const Step& s, MicroBatch& u) {
+  if (s.c.residual_post_layernorm) copy_tensor(u.h, u.x, &s.ctx);
+}
 
-void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
-                   Communicator& tp, Context& ctx, const ActivationDump* dump) {
-  const BloomConfig& c = w.config;
+// h = ln1(x) [T_m, H] -> u.proj = attention partial sums [T_m, H], reduce queued.
+void attention_block(const Step& s, const BloomLayer& L, const ops::AttentionParams& ap,
+                     MicroBatch& u) {
+  const Tensor none;
+  residual_from_norm(s, u);
+  ops::linear(s.ctx, u.h, L.qkv_w, L.qkv_b, ops::Activation::None, u.qkv);    // [T_m, 3H_local] column-parallel
+  ops::attention_alibi(s.ctx, u.qkv, u.cu, ap, u.attn);                       // [T_m, H_local]
+  ops::linear(s.ctx, u.attn, L.dense_w, none, ops::Activation::None, u.proj);  // [T_m, H] partial sums
+  s.mb.reduce_async(u);                                                        // 1st all-reduce of 2
+}
+
+// h = ln2(x) [T_m, H] -> u.proj = MLP partial sums [T_m, H], reduce queued.
+void mlp_block(const Step& s, const BloomLayer& L, MicroBatch& u) {
+  const Tensor none;
+  residual_from_norm(s, u);
+  ops::linear(s.ctx, u.h, L.fc_w, L.fc_b, ops::Activation::GeluTanh, u.ffn);   // [T_m, 4H_local] column-parallel
+  ops::linear(s.ctx, u.ffn, L.proj_w, none, ops::Activation::None, u.proj);    // [T_m, H] partial sums
+  s.mb.reduce_async(u);                                                        // 2nd all-reduce of 2
+}
+
+void check_batch(const BloomConfig& c, const PackedBatch& batch, const Workspace& ws) {
   const int64_t T = batch.n_tokens(), B = batch.n_seqs();
   BLOOM_CHECK(T > 0 && B > 0 && batch.cu_seqlens.back() == T, "bad packed batch: {} tokens, {} seqs",
               T, B);
@@ -63,91 +81,55 @@ void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& w
               ws.limits.max_tokens, ws.limits.max_seqs);
   for (int32_t id : batch.ids)
     BLOOM_CHECK(id >= 0 && id < c.vocab, "token id {} outside the model's vocab of {}", id, c.vocab);
-  upload(batch.ids, ws.ids, ctx);
-  Tensor ids = ws.ids.rows(0, T);
-  Tensor x = ws.x.rows(0, T), h = ws.h.rows(0, T);  // [T, H]
-  const Tensor none;
+}
+
+}  // namespace
+
+void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
+                   Communicator& tp, Context& ctx, const ActivationDump* dump) {
+  const BloomConfig& c = w.config;
+  check_batch(c, batch, ws);
+  const int64_t T = batch.n_tokens();
   auto emit = [&](const char* step, int layer, const Tensor& t) {
     if (dump && *dump) {
       ctx.synchronize();
       (*dump)(step, layer, t);
     }
   };
-
-  // Micro-batches, each with its own rebased cu_seqlens and row slices of the workspace.
-  const std::vector<int32_t> cuts = split_point(batch, tp.size());
-  std::vector<Micro> mb(cuts.size() - 1);
-  std::vector<int32_t> cu_host;
-  for (size_t m = 0; m < mb.size(); ++m) {
-    const int32_t b0 = cuts[m], b1 = cuts[m + 1], t0 = batch.cu_seqlens[b0];
-    for (int32_t b = b0; b <= b1; ++b) cu_host.push_back(batch.cu_seqlens[b] - t0);
-    Micro& u = mb[m];
-    u.tok0 = t0;
-    u.T = batch.cu_seqlens[b1] - t0;
-    u.cu = ws.cu_seqlens.rows(static_cast<int64_t>(cu_host.size()) - (b1 - b0 + 1), b1 - b0 + 1);
-    u.x = ws.x.rows(t0, u.T);          // [T_m, H]
-    u.h = ws.h.rows(t0, u.T);          // [T_m, H]
-    u.qkv = ws.qkv.rows(t0, u.T);      // [T_m, 3H_local]
-    u.attn = ws.attn.rows(t0, u.T);    // [T_m, H_local]
-    u.proj = ws.proj.rows(t0, u.T);    // [T_m, H]
-    u.ffn = ws.ffn.rows(t0, u.T);      // [T_m, 4H_local]
-  }
-  upload(cu_host, ws.cu_seqlens, ctx);
-  Context& comm_ctx = mb.size() > 1 ? ctx.side() : ctx;  // where the all-reduces run
-  // Queues the all-reduce of u.proj on the communication stream once the compute stream made it.
-  auto all_reduce = [&](Micro& u) {
-    u.ready.record(ctx);
-    u.ready.wait(comm_ctx);
-    tp.all_reduce_sum(u.proj, comm_ctx);
-    u.reduced.record(comm_ctx);
-  };
-
+  upload(batch.ids, ws.ids, ctx);
+  Tensor ids = ws.ids.rows(0, T), x = ws.x.rows(0, T), h = ws.h.rows(0, T);  // [T], [T, H], [T, H]
+  MicroBatches mb(batch, ws, tp, ctx);
+  const Step s{c, mb, ctx};
   ops::AttentionParams ap;
   ap.n_head_local = static_cast<int>(w.plan.n_head_local);
   ap.n_head_total = static_cast<int>(c.n_head);
-  ap.head_offset = static_cast<int>(w.plan.head_offset);
+  ap.head_offset = static_cast<int>(w.plan.head_offset);  // ALiBi slopes by global head
   ap.head_dim = static_cast<int>(c.head_dim());
   ap.max_seqlen = batch.max_seqlen;
 
-  ops::embedding(ctx, w.word_embeddings, ids, w.plan.vocab_offset, x);   // [T, H] this slice's rows
-  tp.all_reduce_sum(x, ctx);                                             // vocab-parallel lookup
+  // Embedding: each rank looks up the ids of its vocab slice, the all-reduce completes the rows.
+  ops::embedding(ctx, w.word_embeddings, ids, w.plan.vocab_offset, x);   // [T, H]
+  tp.all_reduce_sum(x, ctx);
   ops::layer_norm(ctx, x, w.emb_ln_gamma, w.emb_ln_beta, c.eps, x);      // word_embeddings_layernorm
   emit("embedding_ln", -1, x);
-  ops::layer_norm(ctx, x, w.layers[0].ln1_gamma, w.layers[0].ln1_beta, c.eps, h);  // ln1 of layer 0
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const BloomLayer& L = w.layers[static_cast<size_t>(l)];
-    // Attention. h = ln1(x) [T, H]; the MLP output of layer l-1 is added on the way in.
-    for (Micro& u : mb) {
-      if (l > 0) {
-        const BloomLayer& P = w.layers[static_cast<size_t>(l - 1)];
-        u.reduced.wait(ctx);
-        ops::add_bias_residual_layer_norm(ctx, u.proj, P.proj_b, u.x, L.ln1_gamma, L.ln1_beta,
-                                          c.eps, u.h);                   // x += mlp + b; h = ln1(x)
-      }
-      if (c.residual_post_layernorm) copy_tensor(u.h, u.x, &ctx);        // residual = ln1 output
-      ops::linear(ctx, u.h, L.qkv_w, L.qkv_b, ops::Activation::None, u.qkv);  // [T_m, 3H_local] column-parallel
-      ops::attention_alibi(ctx, u.qkv, u.cu, ap, u.attn);                // [T_m, H_local]
-      ops::linear(ctx, u.attn, L.dense_w, none, ops::Activation::None, u.proj);  // [T_m, H] partial sums
-      all_reduce(u);                                                     // 1st of 2 per layer
+    for (MicroBatch& u : mb.parts()) {
+      if (l == 0)  // nothing to add yet: h = ln1(x)
+        ops::layer_norm(ctx, u.x, L.ln1_gamma, L.ln1_beta, c.eps, u.h);
+      else         // x += MLP(l-1) + b; h = ln1(x)
+        open_block(s, u, w.layers[static_cast<size_t>(l - 1)].proj_b, L.ln1_gamma, L.ln1_beta);
+      attention_block(s, L, ap, u);
     }
     if (l > 0) emit("block", static_cast<int>(l - 1), x);
-    // MLP.
-    for (Micro& u : mb) {
-      u.reduced.wait(ctx);
-      ops::add_bias_residual_layer_norm(ctx, u.proj, L.dense_b, u.x, L.ln2_gamma, L.ln2_beta,
-                                        c.eps, u.h);                     // x += attn + b; h = ln2(x)
-      if (c.residual_post_layernorm) copy_tensor(u.h, u.x, &ctx);        // residual = ln2 output
-      ops::linear(ctx, u.h, L.fc_w, L.fc_b, ops::Activation::GeluTanh, u.ffn);  // [T_m, 4H_local] column-parallel
-      ops::linear(ctx, u.ffn, L.proj_w, none, ops::Activation::None, u.proj);  // [T_m, H] partial sums
-      all_reduce(u);                                                     // 2nd of 2 per layer
+    for (MicroBatch& u : mb.parts()) {
+      open_block(s, u, L.dense_b, L.ln2_gamma, L.ln2_beta);              // x += attn + b; h = ln2(x)
+      mlp_block(s, L, u);
     }
   }
-  for (Micro& u : mb) {  // the last MLP output, then ln_f
-    u.reduced.wait(ctx);
-    ops::add_bias_residual_layer_norm(ctx, u.proj, w.layers.back().proj_b, u.x, w.ln_f_gamma,
-                                      w.ln_f_beta, c.eps, u.h);          // x += mlp + b; h = ln_f(x)
-  }
+  for (MicroBatch& u : mb.parts())  // x += MLP(L-1) + b; h = ln_f(x)
+    open_block(s, u, w.layers.back().proj_b, w.ln_f_gamma, w.ln_f_beta);
   emit("block", static_cast<int>(c.n_layer - 1), x);
   emit("ln_f", -1, h);
 }
