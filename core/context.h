@@ -11,6 +11,8 @@
 
 namespace bloom {
 
+class OpProfile;
+
 class Context {
  public:
   /// CPU context, or a CUDA context on `cuda_device` (creates stream and handles).
@@ -38,6 +40,9 @@ class Context {
   void synchronize() const;
   /// Synchronize and check after each kernel (BLOOM_SYNC_CHECK=1), so errors name the right op.
   bool sync_check() const { return sync_check_; }
+  /// Per-op timing of the work queued on this context (null: off). See core/op_profile.h.
+  OpProfile* profile() const { return profile_; }
+  void set_profile(OpProfile* p) { profile_ = p; }
 
  private:
   Device device_;
@@ -48,6 +53,7 @@ class Context {
   void* gemm_ws_ = nullptr;
   size_t gemm_ws_size_ = 0;
   bool sync_check_ = false;
+  OpProfile* profile_ = nullptr;
   std::unique_ptr<Context> side_;
   struct StreamOnly {};
   Context(StreamOnly, int cuda_device);
