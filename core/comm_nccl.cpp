@@ -41,8 +41,9 @@ ncclDataType_t nccl_type(DType t) {
     case DType::F16: return ncclFloat16;
     case DType::BF16: return ncclBfloat16;
     case DType::I32: return ncclInt32;
+    case DType::F8E4M3: break;  // never reduced: activations stay fp16/bf16 in FP8 mode
   }
-  BLOOM_FAIL("NCCL: unsupported dtype");
+  BLOOM_FAIL("NCCL: unsupported dtype {}", dtype_name(t));
 }
 
 class NcclCommunicator final : public Communicator {

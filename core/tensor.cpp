@@ -23,6 +23,7 @@ size_t dtype_size(DType t) {
     case DType::F16: return 2;
     case DType::BF16: return 2;
     case DType::I32: return 4;
+    case DType::F8E4M3: return 1;
   }
   return 0;
 }
@@ -33,6 +34,7 @@ const char* dtype_name(DType t) {
     case DType::F16: return "fp16";
     case DType::BF16: return "bf16";
     case DType::I32: return "i32";
+    case DType::F8E4M3: return "fp8";
   }
   return "?";
 }
@@ -41,7 +43,8 @@ DType parse_dtype(const std::string& s) {
   if (s == "fp32" || s == "float32") return DType::F32;
   if (s == "fp16" || s == "float16") return DType::F16;
   if (s == "bf16" || s == "bfloat16") return DType::BF16;
-  BLOOM_FAIL("unknown dtype '{}' (expected fp32, fp16 or bf16)", s);
+  if (s == "fp8" || s == "float8_e4m3") return DType::F8E4M3;
+  BLOOM_FAIL("unknown dtype '{}' (expected fp32, fp16, bf16 or fp8)", s);
 }
 
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
@@ -91,6 +94,7 @@ template <typename T>
 T* Tensor::data_as() const {
   constexpr DType want = std::is_same<T, float>::value     ? DType::F32
                          : std::is_same<T, int32_t>::value ? DType::I32
+                         : std::is_same<T, uint8_t>::value ? DType::F8E4M3
                                                            : DType::F16;
   if constexpr (std::is_same<T, uint16_t>::value) {
     BLOOM_CHECK(dtype == DType::F16 || dtype == DType::BF16, "tensor {} is not 16-bit", shape_str());
@@ -102,6 +106,7 @@ T* Tensor::data_as() const {
 template float* Tensor::data_as<float>() const;
 template int32_t* Tensor::data_as<int32_t>() const;
 template uint16_t* Tensor::data_as<uint16_t>() const;
+template uint8_t* Tensor::data_as<uint8_t>() const;
 
 // ---- Buffer -------------------------------------------------------------------------------
 
@@ -253,7 +258,9 @@ void convert_host(const void* src, DType src_t, void* dst, DType dst_t, size_t n
     std::memcpy(dst, src, n * dtype_size(src_t));
     return;
   }
-  BLOOM_CHECK(src_t != DType::I32 && dst_t != DType::I32, "cannot convert {} to {}",
+  BLOOM_CHECK(src_t != DType::I32 && dst_t != DType::I32 && src_t != DType::F8E4M3 &&
+                  dst_t != DType::F8E4M3,
+              "cannot convert {} to {} (fp8 is made by row quantization, core/fp8.h)",
               dtype_name(src_t), dtype_name(dst_t));
   auto load = [&](size_t i) -> float {
     switch (src_t) {

@@ -10,12 +10,14 @@
 
 namespace bloom {
 
-enum class DType { F32, F16, BF16, I32 };
+/// F8E4M3: FP8 e4m3 bytes (core/fp8.h); as model.dtype ("fp8") it names the FP8 evaluation mode:
+/// e4m3 weights of the four linear layers with per-channel scales, fp16 activations.
+enum class DType { F32, F16, BF16, I32, F8E4M3 };
 enum class Device { CPU, CUDA };
 
 size_t dtype_size(DType t);
-const char* dtype_name(DType t);        // "fp32", "fp16", "bf16", "i32"
-DType parse_dtype(const std::string& s);  // accepts fp32|float32|fp16|float16|bf16|bfloat16
+const char* dtype_name(DType t);        // "fp32", "fp16", "bf16", "i32", "fp8"
+DType parse_dtype(const std::string& s);  // fp32|float32|fp16|float16|bf16|bfloat16|fp8
 const char* device_name(Device d);       // "cpu", "cuda"
 
 struct Tensor {

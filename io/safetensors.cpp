@@ -111,6 +111,7 @@ const char* safetensors_dtype_name(DType t) {
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
     case DType::I32: return "I32";
+    case DType::F8E4M3: return "F8_E4M3";
   }
   return "?";
 }

@@ -69,4 +69,17 @@ void logits_stats(Context& ctx, const Tensor& logits, const Tensor& targets,
   BLOOM_CUDA_OR_FAIL(logits_stats(ctx, logits, targets, vocab_offset, stats));
 }
 
+void quantize_fp8(Context& ctx, const Tensor& x, Fp8Matrix& out) {
+  check_device(ctx, out.q, "quantize_fp8");
+  if (ctx.device() == Device::CPU) return cpu::quantize_fp8(ctx, x, out);
+  BLOOM_CUDA_OR_FAIL(quantize_fp8(ctx, x, out));
+}
+
+void linear_fp8(Context& ctx, const Fp8Matrix& x, const Fp8Matrix& w, const Tensor& bias,
+                Activation act, Tensor& y) {
+  check_device(ctx, y, "linear_fp8");
+  if (ctx.device() == Device::CPU) return cpu::linear_fp8(ctx, x, w, bias, act, y);
+  BLOOM_CUDA_OR_FAIL(linear_fp8(ctx, x, w, bias, act, y));
+}
+
 }  // namespace bloom::ops

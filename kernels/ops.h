@@ -67,4 +67,22 @@ void gather_rows(Context& ctx, const Tensor& x, const Tensor& rows, Tensor& y);
 void logits_stats(Context& ctx, const Tensor& logits, const Tensor& targets,
                   int64_t vocab_offset, Tensor& stats);
 
+/// A matrix in FP8 e4m3 with one fp32 scale per row (core/fp8.h):
+///   value[r, j] = e4m3_to_float(q[r, j]) * scale[r].   q [rows, cols] F8E4M3, scale [rows] F32.
+struct Fp8Matrix {
+  Tensor q;
+  Tensor scale;
+};
+
+/// Per-row (per-token) dynamic FP8 quantization: x [T, K] -> out.q [T, K], out.scale [T]
+/// (scale = max|x[t, :]| / 448; each value rounded to nearest even, saturating).
+void quantize_fp8(Context& ctx, const Tensor& x, Fp8Matrix& out);
+
+/// y = act(x @ w^T + bias) on FP8 operands: x.q [T, K] (per-token scales), w.q [N, K]
+/// (PyTorch's [out, in], per-output-channel scales); the products accumulate in fp32 and the
+/// two scales multiply each output: y[t, n] = act(x.scale[t] w.scale[n] sum_k x.q w.q + b[n]).
+/// bias [N] in y's dtype or empty; y [T, N]: F16/BF16 on CUDA, F32 on the CPU.
+void linear_fp8(Context& ctx, const Fp8Matrix& x, const Fp8Matrix& w, const Tensor& bias,
+                Activation act, Tensor& y);
+
 }  // namespace bloom::ops

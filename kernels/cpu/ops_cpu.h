@@ -23,4 +23,8 @@ void logits_stats(Context& ctx, const Tensor& logits, const Tensor& targets,
 /// ALiBi slope of global head `h` (0-based) of `n_head` heads, as HF computes it (fp32).
 float alibi_slope(int h, int n_head);
 
+void quantize_fp8(Context& ctx, const Tensor& x, Fp8Matrix& out);
+void linear_fp8(Context& ctx, const Fp8Matrix& x, const Fp8Matrix& w, const Tensor& bias,
+                Activation act, Tensor& y);
+
 }  // namespace bloom::ops::cpu

@@ -25,4 +25,8 @@ void gather_rows(Context& ctx, const Tensor& x, const Tensor& rows, Tensor& y);
 void logits_stats(Context& ctx, const Tensor& logits, const Tensor& targets,
                   int64_t vocab_offset, Tensor& stats);
 
+void quantize_fp8(Context& ctx, const Tensor& x, Fp8Matrix& out);
+void linear_fp8(Context& ctx, const Fp8Matrix& x, const Fp8Matrix& w, const Tensor& bias,
+                Activation act, Tensor& y);
+
 }  // namespace bloom::ops::cuda
