@@ -2,6 +2,9 @@
 // machine's own GEMM rate (sgemm on CPU), in GFLOP/s counted as 2 x body parameters x tokens.
 //   bench_forward --model DIR --tokens FILE.jsonl [--backend cpu|cuda] [--dtype fp32|fp16|bf16]
 //                 [--passages N] [--batch-size B] [--max-tokens T]
+//                 [--profile GEMM_TFLOPS,COPY_TBPS]
+// --profile: one more pass with per-op timing (core/op_profile.h), printed as a table of each
+// op's time beside its floor: FLOPs at GEMM_TFLOPS for GEMMs, bytes at COPY_TBPS for the rest.
 // FILE.jsonl holds context_ids/target_ids per passage (tests/data/*/tokenization.jsonl).
 #include <chrono>
 #include <cstdio>
@@ -12,6 +15,7 @@
 #include <cblas.h>
 #include <nlohmann/json.hpp>
 
+#include "core/op_profile.h"
 #include "engine/bloom.h"
 #include "core/check.h"
 #include "io/checkpoint.h"
@@ -38,11 +42,33 @@ double sgemm_gflops(int n) {
   return 2.0 * n * n * n * reps / seconds_since(t0) / 1e9;
 }
 
+// The profiled pass's table: op, calls, seconds, share, rate, floor, time / floor.
+void print_profile(const OpProfile& prof, double wall, double gemm_tflops, double copy_tbps) {
+  double ops_s = 0.0, floor_s = 0.0;
+  std::printf("%-34s %6s %9s %6s %12s %9s %7s\n", "op", "calls", "ms", "share", "rate", "floor ms",
+              "x floor");
+  for (const OpProfile::Row& r : prof.rows()) {
+    const bool gemm = r.flops > 0.0;
+    const double fl = gemm ? r.flops / (gemm_tflops * 1e12) : r.bytes / (copy_tbps * 1e12);
+    const double rate = gemm ? r.flops / r.seconds / 1e12 : r.bytes / r.seconds / 1e12;
+    std::printf("%-34s %6d %9.2f %5.1f%% %8.1f %s %9.2f %7.2f\n", r.name.c_str(), r.calls,
+                r.seconds * 1e3, 100.0 * r.seconds / wall, rate, gemm ? "TF/s" : "TB/s", fl * 1e3,
+                r.seconds / fl);
+    ops_s += r.seconds;
+    floor_s += fl;
+  }
+  std::printf("%-34s %6s %9.2f %5.1f%%\n", "between ops (gaps, host work)", "", (wall - ops_s) * 1e3,
+              100.0 * (wall - ops_s) / wall);
+  std::printf("%-34s %6s %9.2f %6s %12s %9.2f %7.2f\n", "total", "", wall * 1e3, "", "",
+              floor_s * 1e3, wall / floor_s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string model, tokens, backend = "cpu", dtype = "fp32";
   int64_t passages = 64, batch_size = 16, max_tokens = 4096;
+  double prof_gemm = 0.0, prof_copy = 0.0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model") model = v;
@@ -52,6 +78,7 @@ int main(int argc, char** argv) {
     else if (k == "--passages") passages = std::stoll(v);
     else if (k == "--batch-size") batch_size = std::stoll(v);
     else if (k == "--max-tokens") max_tokens = std::stoll(v);
+    else if (k == "--profile") std::sscanf(v.c_str(), "%lf,%lf", &prof_gemm, &prof_copy);
     else { std::fprintf(stderr, "unknown option %s\n", k.c_str()); return 2; }
   }
   if (model.empty() || tokens.empty()) {
@@ -98,6 +125,18 @@ int main(int argc, char** argv) {
       const double g = sgemm_gflops(1024);
       std::printf("sgemm 1024^3 (OpenBLAS, same process): %.1f GFLOP/s; ours / sgemm = %.2f\n", g,
                   flops / s / 1e9 / g);
+    }
+    if (prof_gemm > 0.0 && prof_copy > 0.0) {
+      OpProfile prof;
+      ctx.set_profile(&prof);
+      const auto p0 = Clock::now();
+      for (const auto& b : batches) evaluate_batch(w, b, pack(b, data), data, ws, *comm, ctx);
+      ctx.synchronize();
+      const double wall = seconds_since(p0);
+      ctx.set_profile(nullptr);
+      std::printf("per-op profile of one more pass (%zu batches, %.3f s with timing events):\n",
+                  batches.size(), wall);
+      print_profile(prof, wall, prof_gemm, prof_copy);
     }
     std::printf("RESULT ours_seconds=%.4f tokens=%lld gflops=%.2f\n", s, (long long)total, flops / s / 1e9);
   } catch (const std::exception& e) {

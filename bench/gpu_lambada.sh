@@ -2,7 +2,10 @@
 # One script, one invocation, one GPU: build, check, make a bloom-7b1-shaped checkpoint, and time
 # all of LAMBADA (bloom-style-50k tokens: realistic lengths) with our runner and with HF
 # transformers, against the floor = 2 x body params x tokens / cuBLAS fp16 rate (measured here).
-#   OUT=/path bash bench/gpu_lambada.sh        (STEPS=build,test,model,ours,hf,table to choose)
+#   OUT=/path bash bench/gpu_lambada.sh        (STEPS=build,test,rates,model,profile,ours,hf,table)
+# rates: cuBLASLt GEMM rates (fp16/bf16/fp8, 8192^3 and our shapes) and copy bandwidth
+# (bench/gemm_rates); profile: one pass over all of LAMBADA with per-op timing against each op's
+# floor (bench_forward --profile, using the rates measured in the same invocation).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/bloom-bench}; mkdir -p "$OUT"
@@ -24,11 +27,29 @@ if has test; then
   grep -E "FAILED|PASSED|SKIPPED \]" "$OUT/test_kernels_cuda.log" | head -30
   timeout 300 "$B/tests/test_engine" --gtest_filter='*Cuda*' >"$OUT/test_engine_cuda.log" 2>&1; echo "test_engine cuda rc=$?"
   grep -E "FAILED|PASSED|Failure|max \||lambada_reference" "$OUT/test_engine_cuda.log" | head -20
+  timeout 300 "$B/tests/test_kernels" --gtest_filter='*Fp8*' >"$OUT/test_fp8.log" 2>&1; echo "fp8 ops rc=$?"
+  grep -E "FAILED|PASSED|Failure|Expected" "$OUT/test_fp8.log" | head -12
+fi
+if has rates; then
+  stamp "GEMM rates and copy bandwidth"
+  timeout 300 "$B/bench/gemm_rates" 32768 1408 2>&1 | tee "$OUT/gemm_rates.txt"
 fi
 if has model; then
   stamp make-model
   [ -f "$MODEL/config.json" ] || "$B/runner/runner" make-model --like bloom-7b1 --dtype fp16 --out "$MODEL" \
     --tokenizer tests/data/bloom-style-50k/tokenizer.json 2>&1 | tail -3
+fi
+if has profile; then
+  stamp "per-op profile"
+  RATE=$(awk '$1=="fp16" && $2=="8192^3" {print $5}' "$OUT/gemm_rates.txt" 2>/dev/null)
+  BW=$(awk '/copy bandwidth/ {print $(NF-1)}' "$OUT/gemm_rates.txt" 2>/dev/null)
+  for cfg in "fp16 4096 32768" "fp16 16 32768" ${PROFILE_MORE:-}; do
+    set -- $cfg
+    echo "-- dtype $1, batch.size $2, max_tokens $3 (floors: GEMM ${RATE:-700} TFLOP/s, copy ${BW:-4.0} TB/s)"
+    timeout 300 "$B/bench/bench_forward" --model "$MODEL" --backend cuda --dtype "$1" --passages 5153 \
+      --tokens tests/data/bloom-style-50k/tokenization.jsonl --batch-size "$2" --max-tokens "$3" \
+      --profile "${RATE:-700},${BW:-4.0}" 2>&1 | tee -a "$OUT/profile.txt" | grep -v "^RESULT"
+  done
 fi
 if has ours; then
   stamp "ours"
