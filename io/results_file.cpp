@@ -11,6 +11,8 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <type_traits>
+#include <variant>
 
 #include "io/hdf5_util.h"
 
@@ -19,16 +21,41 @@ namespace {
 
 using h5::Handle;
 
-// Attribute names of a run that RunAttributes has fields for; anything else is an extra.
-constexpr const char* kRunAttributeNames[] = {
-    "accuracy", "n_correct", "n_examples", "perplexity", "model", "dtype", "backend",
-    "batch_size", "max_tokens", "tp", "dp", "load_seconds", "tokenize_seconds",
-    "evaluate_seconds", "wall_seconds", "tokens_per_second", "passages_per_second",
-    "peak_device_bytes", "complete"};
+// The fixed attributes of /runs/<name>: name, file type and RunAttributes field, in the order
+// RESULTS.md lists them. Writing, reading and the check that extras do not take a fixed name all
+// walk this one table. The field's type is the attribute's type: std::string -> string,
+// int64_t -> int64, double -> double, bool -> uint8 (0/1).
+using RunField = std::variant<std::string RunAttributes::*, int64_t RunAttributes::*,
+                              double RunAttributes::*, bool RunAttributes::*>;
+struct RunAttribute {
+  const char* name;
+  RunField field;
+};
+const RunAttribute kRunAttributes[] = {
+    {"model", &RunAttributes::model},
+    {"dtype", &RunAttributes::dtype},
+    {"backend", &RunAttributes::backend},
+    {"batch_size", &RunAttributes::batch_size},
+    {"max_tokens", &RunAttributes::max_tokens},
+    {"tp", &RunAttributes::tp},
+    {"dp", &RunAttributes::dp},
+    {"n_examples", &RunAttributes::n_examples},
+    {"n_correct", &RunAttributes::n_correct},
+    {"accuracy", &RunAttributes::accuracy},
+    {"perplexity", &RunAttributes::perplexity},
+    {"load_seconds", &RunAttributes::load_seconds},
+    {"tokenize_seconds", &RunAttributes::tokenize_seconds},
+    {"evaluate_seconds", &RunAttributes::evaluate_seconds},
+    {"wall_seconds", &RunAttributes::wall_seconds},
+    {"tokens_per_second", &RunAttributes::tokens_per_second},
+    {"passages_per_second", &RunAttributes::passages_per_second},
+    {"peak_device_bytes", &RunAttributes::peak_device_bytes},
+    {"complete", &RunAttributes::complete},
+};
 
 bool is_fixed_run_attribute(const std::string& name) {
-  return std::any_of(std::begin(kRunAttributeNames), std::end(kRunAttributeNames),
-                     [&](const char* fixed) { return name == fixed; });
+  return std::any_of(std::begin(kRunAttributes), std::end(kRunAttributes),
+                     [&](const RunAttribute& fixed) { return name == fixed.name; });
 }
 
 std::string utc_now() {
@@ -132,25 +159,17 @@ void write_run_attributes(hid_t run, const RunAttributes& a, int64_t n_examples,
                 "extra attribute name '{}' of {} is empty, a fixed run attribute or given twice",
                 extras[i], h5::describe(run));
   }
-  h5::write_attribute(run, "model", a.model);
-  h5::write_attribute(run, "dtype", a.dtype);
-  h5::write_attribute(run, "backend", a.backend);
-  h5::write_attribute(run, "batch_size", a.batch_size);
-  h5::write_attribute(run, "max_tokens", a.max_tokens);
-  h5::write_attribute(run, "tp", a.tp);
-  h5::write_attribute(run, "dp", a.dp);
-  h5::write_attribute(run, "n_examples", n_examples);
-  h5::write_attribute(run, "n_correct", a.n_correct);
-  h5::write_attribute(run, "accuracy", a.accuracy);
-  h5::write_attribute(run, "perplexity", a.perplexity);
-  h5::write_attribute(run, "load_seconds", a.load_seconds);
-  h5::write_attribute(run, "tokenize_seconds", a.tokenize_seconds);
-  h5::write_attribute(run, "evaluate_seconds", a.evaluate_seconds);
-  h5::write_attribute(run, "wall_seconds", a.wall_seconds);
-  h5::write_attribute(run, "tokens_per_second", a.tokens_per_second);
-  h5::write_attribute(run, "passages_per_second", a.passages_per_second);
-  h5::write_attribute(run, "peak_device_bytes", a.peak_device_bytes);
-  h5::write_attribute(run, "complete", uint8_t{complete});
+  // n_examples and complete are the writer's, whatever `a` says.
+  RunAttributes fixed = a;
+  fixed.n_examples = n_examples;
+  fixed.complete = complete;
+  for (const RunAttribute& attr : kRunAttributes) {
+    std::visit([&](auto field) {
+      using T = std::decay_t<decltype(fixed.*field)>;
+      if constexpr (std::is_same_v<T, bool>) h5::write_attribute(run, attr.name, uint8_t{fixed.*field});
+      else h5::write_attribute(run, attr.name, fixed.*field);
+    }, attr.field);
+  }
   for (const auto& [key, value] : a.extra_strings) h5::write_attribute(run, key, value);
   for (const auto& [key, value] : a.extra_numbers) h5::write_attribute(run, key, value);
   for (const auto& [key, value] : a.extra_ints) h5::write_attribute(run, key, value);
@@ -497,25 +516,15 @@ RunAttributes ResultsFile::read_run_attributes(const std::string& name) const {
   Handle run = open_run(file_, path_, name);
   hid_t g = run.get();
   RunAttributes a;
-  a.model = h5::read_string_attribute(g, "model");
-  a.dtype = h5::read_string_attribute(g, "dtype");
-  a.backend = h5::read_string_attribute(g, "backend");
-  a.batch_size = h5::read_int_attribute(g, "batch_size");
-  a.max_tokens = h5::read_int_attribute(g, "max_tokens");
-  a.tp = h5::read_int_attribute(g, "tp");
-  a.dp = h5::read_int_attribute(g, "dp");
-  a.n_examples = h5::read_int_attribute(g, "n_examples");
-  a.n_correct = h5::read_int_attribute(g, "n_correct");
-  a.accuracy = h5::read_double_attribute(g, "accuracy");
-  a.perplexity = h5::read_double_attribute(g, "perplexity");
-  a.load_seconds = h5::read_double_attribute(g, "load_seconds");
-  a.tokenize_seconds = h5::read_double_attribute(g, "tokenize_seconds");
-  a.evaluate_seconds = h5::read_double_attribute(g, "evaluate_seconds");
-  a.wall_seconds = h5::read_double_attribute(g, "wall_seconds");
-  a.tokens_per_second = h5::read_double_attribute(g, "tokens_per_second");
-  a.passages_per_second = h5::read_double_attribute(g, "passages_per_second");
-  a.peak_device_bytes = h5::read_int_attribute(g, "peak_device_bytes");
-  a.complete = h5::read_int_attribute(g, "complete") == 1;
+  for (const RunAttribute& attr : kRunAttributes) {
+    std::visit([&](auto field) {
+      using T = std::decay_t<decltype(a.*field)>;
+      if constexpr (std::is_same_v<T, std::string>) a.*field = h5::read_string_attribute(g, attr.name);
+      else if constexpr (std::is_same_v<T, double>) a.*field = h5::read_double_attribute(g, attr.name);
+      else if constexpr (std::is_same_v<T, int64_t>) a.*field = h5::read_int_attribute(g, attr.name);
+      else a.*field = h5::read_int_attribute(g, attr.name) == 1;
+    }, attr.field);
+  }
   for (const std::string& key : h5::attribute_names(g)) {
     if (is_fixed_run_attribute(key)) continue;
     switch (h5::attribute_class(g, key)) {
