@@ -67,20 +67,6 @@ std::string utc_now() {
   return text;
 }
 
-// Before HDF5 tries: say plainly when the directory is missing, not a directory or read-only.
-void check_directory_for(const std::string& path) {
-  namespace fs = std::filesystem;
-  fs::path dir = fs::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  std::error_code ec;
-  BLOOM_CHECK(fs::exists(dir, ec), "cannot create results file '{}': directory '{}' does not exist",
-              path, dir.string());
-  BLOOM_CHECK(fs::is_directory(dir, ec), "cannot create results file '{}': '{}' is not a directory",
-              path, dir.string());
-  BLOOM_CHECK(access(dir.c_str(), W_OK) == 0,
-              "cannot create results file '{}': directory '{}' is not writable", path, dir.string());
-}
-
 Handle file_access_properties() {
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18);
@@ -93,7 +79,6 @@ Handle file_access_properties() {
 
 hid_t create_file(const std::string& path, bool truncate, const std::string& runner_version,
                   const std::string& job_spec) {
-  check_directory_for(path);
   Handle fapl = file_access_properties();
   Handle file(H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()),
               H5Fclose);
@@ -220,7 +205,45 @@ void trim_torn_timings(hid_t run) {
   }
 }
 
+// Before HDF5 tries: say plainly when the directory is missing, not a directory or read-only.
+void check_directory_for(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  BLOOM_CHECK(fs::exists(dir, ec), "cannot create results file '{}': directory '{}' does not exist",
+              path, dir.string());
+  BLOOM_CHECK(fs::is_directory(dir, ec), "cannot create results file '{}': '{}' is not a directory",
+              path, dir.string());
+  BLOOM_CHECK(access(dir.c_str(), W_OK) == 0,
+              "cannot create results file '{}': directory '{}' is not writable", path, dir.string());
+}
+
 }  // namespace
+
+void ResultsFile::check_openable(const std::string& path, OpenMode mode) {
+  BLOOM_CHECK(!path.empty(), "results file path is empty");
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  switch (mode) {
+    case OpenMode::CreateNew:
+      BLOOM_CHECK(!exists,
+                  "results file '{}' already exists: set output.resume to continue it or "
+                  "output.overwrite to replace it",
+                  path);
+      check_directory_for(path);
+      break;
+    case OpenMode::Overwrite:
+      check_directory_for(path);
+      break;
+    case OpenMode::Resume:
+      if (!exists) check_directory_for(path);
+      break;
+    case OpenMode::ReadOnly:
+      BLOOM_CHECK(exists, "results file '{}' does not exist", path);
+      break;
+  }
+}
 
 ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::string& runner_version,
                              const std::string& job_spec_text)
@@ -232,15 +255,11 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
   static const bool no_atexit_cleanup = (H5dont_atexit(), true);
   (void)no_atexit_cleanup;
   h5::quiet_errors();
-  BLOOM_CHECK(!path.empty(), "results file path is empty");
+  check_openable(path, mode);
   std::error_code ec;
-  bool exists = std::filesystem::exists(path, ec);
+  const bool exists = std::filesystem::exists(path, ec);
   switch (mode) {
     case OpenMode::CreateNew:
-      BLOOM_CHECK(!exists,
-                  "results file '{}' already exists: set output.resume to continue it or "
-                  "output.overwrite to replace it",
-                  path);
       file_ = create_file(path, /*truncate=*/false, runner_version, job_spec_text);
       break;
     case OpenMode::Overwrite:
@@ -275,7 +294,6 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
       }
       break;
     case OpenMode::ReadOnly:
-      BLOOM_CHECK(exists, "results file '{}' does not exist", path);
       file_ = open_file(path, /*writable=*/false);
       break;
   }
