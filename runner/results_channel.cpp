@@ -38,14 +38,18 @@ BatchResults unpack_batch(const std::vector<int64_t>& m) {
     p.correct = m[at + 2] != 0;
     std::memcpy(&p.target_logprob, &m[at + 3], sizeof(double));
     p.context_len = static_cast<int32_t>(m[at + 4]);
-    const size_t n = static_cast<size_t>(m[at + 5]);
+    const int64_t n_target = m[at + 5];
     at += 6;
-    BLOOM_CHECK(at + 2 * n <= m.size(), "truncated results message");
+    BLOOM_CHECK(n_target >= 0 && static_cast<uint64_t>(n_target) <= (m.size() - at) / 2,
+                "truncated results message");
+    const size_t n = static_cast<size_t>(n_target);
     p.target_ids.assign(m.begin() + at, m.begin() + at + n);
     p.predicted_ids.assign(m.begin() + at + n, m.begin() + at + 2 * n);
     at += 2 * n;
     b.passages.push_back(std::move(p));
   }
+  BLOOM_CHECK(at == m.size(), "results message has {} word(s) after its last passage",
+              m.size() - at);
   return b;
 }
 
