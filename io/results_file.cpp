@@ -11,52 +11,14 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
-#include <type_traits>
-#include <variant>
 
 #include "io/hdf5_util.h"
+#include "io/run_attributes.h"
 
 namespace bloom::io {
 namespace {
 
 using h5::Handle;
-
-// The fixed attributes of /runs/<name>: name, file type and RunAttributes field, in the order
-// RESULTS.md lists them. Writing, reading and the check that extras do not take a fixed name all
-// walk this one table. The field's type is the attribute's type: std::string -> string,
-// int64_t -> int64, double -> double, bool -> uint8 (0/1).
-using RunField = std::variant<std::string RunAttributes::*, int64_t RunAttributes::*,
-                              double RunAttributes::*, bool RunAttributes::*>;
-struct RunAttribute {
-  const char* name;
-  RunField field;
-};
-const RunAttribute kRunAttributes[] = {
-    {"model", &RunAttributes::model},
-    {"dtype", &RunAttributes::dtype},
-    {"backend", &RunAttributes::backend},
-    {"batch_size", &RunAttributes::batch_size},
-    {"max_tokens", &RunAttributes::max_tokens},
-    {"tp", &RunAttributes::tp},
-    {"dp", &RunAttributes::dp},
-    {"n_examples", &RunAttributes::n_examples},
-    {"n_correct", &RunAttributes::n_correct},
-    {"accuracy", &RunAttributes::accuracy},
-    {"perplexity", &RunAttributes::perplexity},
-    {"load_seconds", &RunAttributes::load_seconds},
-    {"tokenize_seconds", &RunAttributes::tokenize_seconds},
-    {"evaluate_seconds", &RunAttributes::evaluate_seconds},
-    {"wall_seconds", &RunAttributes::wall_seconds},
-    {"tokens_per_second", &RunAttributes::tokens_per_second},
-    {"passages_per_second", &RunAttributes::passages_per_second},
-    {"peak_device_bytes", &RunAttributes::peak_device_bytes},
-    {"complete", &RunAttributes::complete},
-};
-
-bool is_fixed_run_attribute(const std::string& name) {
-  return std::any_of(std::begin(kRunAttributes), std::end(kRunAttributes),
-                     [&](const RunAttribute& fixed) { return name == fixed.name; });
-}
 
 std::string utc_now() {
   std::time_t now = std::time(nullptr);
@@ -130,34 +92,6 @@ void flush_file(hid_t file, const std::string& path) {
   BLOOM_H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0,
                  "cannot flush results file '{}' (full disk? file-size limit?); it keeps every "
                  "batch flushed before: once fixed, rerun with output.resume: true", path);
-}
-
-void write_run_attributes(hid_t run, const RunAttributes& a, int64_t n_examples, bool complete) {
-  std::vector<std::string> extras;
-  for (const auto& kv : a.extra_strings) extras.push_back(kv.first);
-  for (const auto& kv : a.extra_numbers) extras.push_back(kv.first);
-  for (const auto& kv : a.extra_ints) extras.push_back(kv.first);
-  std::sort(extras.begin(), extras.end());
-  for (size_t i = 0; i < extras.size(); ++i) {
-    BLOOM_CHECK(!extras[i].empty() && !is_fixed_run_attribute(extras[i]) &&
-                    (i == 0 || extras[i] != extras[i - 1]),
-                "extra attribute name '{}' of {} is empty, a fixed run attribute or given twice",
-                extras[i], h5::describe(run));
-  }
-  // n_examples and complete are the writer's, whatever `a` says.
-  RunAttributes fixed = a;
-  fixed.n_examples = n_examples;
-  fixed.complete = complete;
-  for (const RunAttribute& attr : kRunAttributes) {
-    std::visit([&](auto field) {
-      using T = std::decay_t<decltype(fixed.*field)>;
-      if constexpr (std::is_same_v<T, bool>) h5::write_attribute(run, attr.name, uint8_t{fixed.*field});
-      else h5::write_attribute(run, attr.name, fixed.*field);
-    }, attr.field);
-  }
-  for (const auto& [key, value] : a.extra_strings) h5::write_attribute(run, key, value);
-  for (const auto& [key, value] : a.extra_numbers) h5::write_attribute(run, key, value);
-  for (const auto& [key, value] : a.extra_ints) h5::write_attribute(run, key, value);
 }
 
 // Column names and file types, in the order RESULTS.md lists them.
@@ -330,7 +264,7 @@ void ResultsFile::begin_run(const std::string& name, int64_t n_examples, const R
     trim_torn_timings(run.get());
   }
   Handle run = h5::open_group(runs.get(), name);
-  write_run_attributes(run.get(), attrs, n_examples, /*complete=*/false);
+  run_attributes::write(run.get(), attrs, n_examples, /*complete=*/false);
   flush_file(file_, path_);
 }
 
@@ -438,7 +372,7 @@ void ResultsFile::finish_run(const std::string& name, const RunAttributes& final
   BLOOM_CHECK(final_attrs.n_examples == 0 || final_attrs.n_examples == n_examples,
               "run '{}' in '{}': attributes say n_examples = {} but the run has {} rows", name, path_,
               final_attrs.n_examples, n_examples);
-  write_run_attributes(run.get(), final_attrs, n_examples, /*complete=*/true);
+  run_attributes::write(run.get(), final_attrs, n_examples, /*complete=*/true);
   flush_file(file_, path_);
 }
 
@@ -532,27 +466,7 @@ std::vector<BatchTiming> ResultsFile::read_timings(const std::string& name) cons
 
 RunAttributes ResultsFile::read_run_attributes(const std::string& name) const {
   Handle run = open_run(file_, path_, name);
-  hid_t g = run.get();
-  RunAttributes a;
-  for (const RunAttribute& attr : kRunAttributes) {
-    std::visit([&](auto field) {
-      using T = std::decay_t<decltype(a.*field)>;
-      if constexpr (std::is_same_v<T, std::string>) a.*field = h5::read_string_attribute(g, attr.name);
-      else if constexpr (std::is_same_v<T, double>) a.*field = h5::read_double_attribute(g, attr.name);
-      else if constexpr (std::is_same_v<T, int64_t>) a.*field = h5::read_int_attribute(g, attr.name);
-      else a.*field = h5::read_int_attribute(g, attr.name) == 1;
-    }, attr.field);
-  }
-  for (const std::string& key : h5::attribute_names(g)) {
-    if (is_fixed_run_attribute(key)) continue;
-    switch (h5::attribute_class(g, key)) {
-      case H5T_STRING: a.extra_strings[key] = h5::read_string_attribute(g, key); break;
-      case H5T_FLOAT: a.extra_numbers[key] = h5::read_double_attribute(g, key); break;
-      case H5T_INTEGER: a.extra_ints[key] = h5::read_int_attribute(g, key); break;
-      default: break;  // other types are not part of the schema: ignored
-    }
-  }
-  return a;
+  return run_attributes::read(run.get());
 }
 
 }  // namespace bloom::io
