@@ -14,17 +14,9 @@ namespace {
 
 // 6 runs, in this order: tp=1,size=8 tp=1,size=16 tp=1,size=32 tp=2,size=8 tp=2,size=16 tp=2,size=32
 JobSpec sweep() {
-  return parse_job_spec(R"(name: s
-model:
-  path: /m
-dataset:
-  path: /d.jsonl
-output:
-  path: /o.h5
-sweep:
-  parallelism.tp: [1, 2]
-  batch.size: [8, 16, 32]
-)", "sweep.yaml");
+  return parse_job_spec("{name: s, model: {path: /m}, dataset: {path: /d.jsonl}, output: {path: /o.h5},"
+                        " sweep: {parallelism.tp: [1, 2], batch.size: [8, 16, 32]}}",
+                        "sweep.yaml");
 }
 
 std::vector<std::string> names(const JobSpec& j) {
