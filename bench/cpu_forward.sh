@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CPU benchmark (issue 2): our fp32 CPU forward on a bloom-560m-shaped random checkpoint, next
+# CPU benchmark: our fp32 CPU forward on a bloom-560m-shaped random checkpoint, next
 # to OpenBLAS sgemm and HF transformers' fp32 CPU forward on the same checkpoint and tokens,
 # all in one run. BUILD=build PASSAGES=64 bash bench/cpu_forward.sh
 set -euo pipefail

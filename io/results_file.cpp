@@ -13,23 +13,12 @@
 #include <limits>
 
 #include "io/hdf5_util.h"
+#include "io/run_attributes.h"
 
 namespace bloom::io {
 namespace {
 
 using h5::Handle;
-
-// Attribute names of a run that RunAttributes has fields for; anything else is an extra.
-constexpr const char* kRunAttributeNames[] = {
-    "accuracy", "n_correct", "n_examples", "perplexity", "model", "dtype", "backend",
-    "batch_size", "max_tokens", "tp", "dp", "load_seconds", "tokenize_seconds",
-    "evaluate_seconds", "wall_seconds", "tokens_per_second", "passages_per_second",
-    "peak_device_bytes", "complete"};
-
-bool is_fixed_run_attribute(const std::string& name) {
-  return std::any_of(std::begin(kRunAttributeNames), std::end(kRunAttributeNames),
-                     [&](const char* fixed) { return name == fixed; });
-}
 
 std::string utc_now() {
   std::time_t now = std::time(nullptr);
@@ -38,20 +27,6 @@ std::string utc_now() {
   char text[32];
   std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;
-}
-
-// Before HDF5 tries: say plainly when the directory is missing, not a directory or read-only.
-void check_directory_for(const std::string& path) {
-  namespace fs = std::filesystem;
-  fs::path dir = fs::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  std::error_code ec;
-  BLOOM_CHECK(fs::exists(dir, ec), "cannot create results file '{}': directory '{}' does not exist",
-              path, dir.string());
-  BLOOM_CHECK(fs::is_directory(dir, ec), "cannot create results file '{}': '{}' is not a directory",
-              path, dir.string());
-  BLOOM_CHECK(access(dir.c_str(), W_OK) == 0,
-              "cannot create results file '{}': directory '{}' is not writable", path, dir.string());
 }
 
 Handle file_access_properties() {
@@ -66,7 +41,6 @@ Handle file_access_properties() {
 
 hid_t create_file(const std::string& path, bool truncate, const std::string& runner_version,
                   const std::string& job_spec) {
-  check_directory_for(path);
   Handle fapl = file_access_properties();
   Handle file(H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()),
               H5Fclose);
@@ -120,42 +94,6 @@ void flush_file(hid_t file, const std::string& path) {
                  "batch flushed before: once fixed, rerun with output.resume: true", path);
 }
 
-void write_run_attributes(hid_t run, const RunAttributes& a, int64_t n_examples, bool complete) {
-  std::vector<std::string> extras;
-  for (const auto& kv : a.extra_strings) extras.push_back(kv.first);
-  for (const auto& kv : a.extra_numbers) extras.push_back(kv.first);
-  for (const auto& kv : a.extra_ints) extras.push_back(kv.first);
-  std::sort(extras.begin(), extras.end());
-  for (size_t i = 0; i < extras.size(); ++i) {
-    BLOOM_CHECK(!extras[i].empty() && !is_fixed_run_attribute(extras[i]) &&
-                    (i == 0 || extras[i] != extras[i - 1]),
-                "extra attribute name '{}' of {} is empty, a fixed run attribute or given twice",
-                extras[i], h5::describe(run));
-  }
-  h5::write_attribute(run, "model", a.model);
-  h5::write_attribute(run, "dtype", a.dtype);
-  h5::write_attribute(run, "backend", a.backend);
-  h5::write_attribute(run, "batch_size", a.batch_size);
-  h5::write_attribute(run, "max_tokens", a.max_tokens);
-  h5::write_attribute(run, "tp", a.tp);
-  h5::write_attribute(run, "dp", a.dp);
-  h5::write_attribute(run, "n_examples", n_examples);
-  h5::write_attribute(run, "n_correct", a.n_correct);
-  h5::write_attribute(run, "accuracy", a.accuracy);
-  h5::write_attribute(run, "perplexity", a.perplexity);
-  h5::write_attribute(run, "load_seconds", a.load_seconds);
-  h5::write_attribute(run, "tokenize_seconds", a.tokenize_seconds);
-  h5::write_attribute(run, "evaluate_seconds", a.evaluate_seconds);
-  h5::write_attribute(run, "wall_seconds", a.wall_seconds);
-  h5::write_attribute(run, "tokens_per_second", a.tokens_per_second);
-  h5::write_attribute(run, "passages_per_second", a.passages_per_second);
-  h5::write_attribute(run, "peak_device_bytes", a.peak_device_bytes);
-  h5::write_attribute(run, "complete", uint8_t{complete});
-  for (const auto& [key, value] : a.extra_strings) h5::write_attribute(run, key, value);
-  for (const auto& [key, value] : a.extra_numbers) h5::write_attribute(run, key, value);
-  for (const auto& [key, value] : a.extra_ints) h5::write_attribute(run, key, value);
-}
-
 // Column names and file types, in the order RESULTS.md lists them.
 struct Column {
   const char* name;
@@ -201,7 +139,45 @@ void trim_torn_timings(hid_t run) {
   }
 }
 
+// Before HDF5 tries: say plainly when the directory is missing, not a directory or read-only.
+void check_directory_for(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  BLOOM_CHECK(fs::exists(dir, ec), "cannot create results file '{}': directory '{}' does not exist",
+              path, dir.string());
+  BLOOM_CHECK(fs::is_directory(dir, ec), "cannot create results file '{}': '{}' is not a directory",
+              path, dir.string());
+  BLOOM_CHECK(access(dir.c_str(), W_OK) == 0,
+              "cannot create results file '{}': directory '{}' is not writable", path, dir.string());
+}
+
 }  // namespace
+
+void ResultsFile::check_openable(const std::string& path, OpenMode mode) {
+  BLOOM_CHECK(!path.empty(), "results file path is empty");
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  switch (mode) {
+    case OpenMode::CreateNew:
+      BLOOM_CHECK(!exists,
+                  "results file '{}' already exists: set output.resume to continue it or "
+                  "output.overwrite to replace it",
+                  path);
+      check_directory_for(path);
+      break;
+    case OpenMode::Overwrite:
+      check_directory_for(path);
+      break;
+    case OpenMode::Resume:
+      if (!exists) check_directory_for(path);
+      break;
+    case OpenMode::ReadOnly:
+      BLOOM_CHECK(exists, "results file '{}' does not exist", path);
+      break;
+  }
+}
 
 ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::string& runner_version,
                              const std::string& job_spec_text)
@@ -213,15 +189,11 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
   static const bool no_atexit_cleanup = (H5dont_atexit(), true);
   (void)no_atexit_cleanup;
   h5::quiet_errors();
-  BLOOM_CHECK(!path.empty(), "results file path is empty");
+  check_openable(path, mode);
   std::error_code ec;
-  bool exists = std::filesystem::exists(path, ec);
+  const bool exists = std::filesystem::exists(path, ec);
   switch (mode) {
     case OpenMode::CreateNew:
-      BLOOM_CHECK(!exists,
-                  "results file '{}' already exists: set output.resume to continue it or "
-                  "output.overwrite to replace it",
-                  path);
       file_ = create_file(path, /*truncate=*/false, runner_version, job_spec_text);
       break;
     case OpenMode::Overwrite:
@@ -256,7 +228,6 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
       }
       break;
     case OpenMode::ReadOnly:
-      BLOOM_CHECK(exists, "results file '{}' does not exist", path);
       file_ = open_file(path, /*writable=*/false);
       break;
   }
@@ -293,7 +264,7 @@ void ResultsFile::begin_run(const std::string& name, int64_t n_examples, const R
     trim_torn_timings(run.get());
   }
   Handle run = h5::open_group(runs.get(), name);
-  write_run_attributes(run.get(), attrs, n_examples, /*complete=*/false);
+  run_attributes::write(run.get(), attrs, n_examples, /*complete=*/false);
   flush_file(file_, path_);
 }
 
@@ -401,7 +372,7 @@ void ResultsFile::finish_run(const std::string& name, const RunAttributes& final
   BLOOM_CHECK(final_attrs.n_examples == 0 || final_attrs.n_examples == n_examples,
               "run '{}' in '{}': attributes say n_examples = {} but the run has {} rows", name, path_,
               final_attrs.n_examples, n_examples);
-  write_run_attributes(run.get(), final_attrs, n_examples, /*complete=*/true);
+  run_attributes::write(run.get(), final_attrs, n_examples, /*complete=*/true);
   flush_file(file_, path_);
 }
 
@@ -495,37 +466,7 @@ std::vector<BatchTiming> ResultsFile::read_timings(const std::string& name) cons
 
 RunAttributes ResultsFile::read_run_attributes(const std::string& name) const {
   Handle run = open_run(file_, path_, name);
-  hid_t g = run.get();
-  RunAttributes a;
-  a.model = h5::read_string_attribute(g, "model");
-  a.dtype = h5::read_string_attribute(g, "dtype");
-  a.backend = h5::read_string_attribute(g, "backend");
-  a.batch_size = h5::read_int_attribute(g, "batch_size");
-  a.max_tokens = h5::read_int_attribute(g, "max_tokens");
-  a.tp = h5::read_int_attribute(g, "tp");
-  a.dp = h5::read_int_attribute(g, "dp");
-  a.n_examples = h5::read_int_attribute(g, "n_examples");
-  a.n_correct = h5::read_int_attribute(g, "n_correct");
-  a.accuracy = h5::read_double_attribute(g, "accuracy");
-  a.perplexity = h5::read_double_attribute(g, "perplexity");
-  a.load_seconds = h5::read_double_attribute(g, "load_seconds");
-  a.tokenize_seconds = h5::read_double_attribute(g, "tokenize_seconds");
-  a.evaluate_seconds = h5::read_double_attribute(g, "evaluate_seconds");
-  a.wall_seconds = h5::read_double_attribute(g, "wall_seconds");
-  a.tokens_per_second = h5::read_double_attribute(g, "tokens_per_second");
-  a.passages_per_second = h5::read_double_attribute(g, "passages_per_second");
-  a.peak_device_bytes = h5::read_int_attribute(g, "peak_device_bytes");
-  a.complete = h5::read_int_attribute(g, "complete") == 1;
-  for (const std::string& key : h5::attribute_names(g)) {
-    if (is_fixed_run_attribute(key)) continue;
-    switch (h5::attribute_class(g, key)) {
-      case H5T_STRING: a.extra_strings[key] = h5::read_string_attribute(g, key); break;
-      case H5T_FLOAT: a.extra_numbers[key] = h5::read_double_attribute(g, key); break;
-      case H5T_INTEGER: a.extra_ints[key] = h5::read_int_attribute(g, key); break;
-      default: break;  // other types are not part of the schema: ignored
-    }
-  }
-  return a;
+  return run_attributes::read(run.get());
 }
 
 }  // namespace bloom::io

@@ -75,6 +75,11 @@ class ResultsFile {
 
   const std::string& path() const { return path_; }
 
+  /// The checks the constructor makes before touching the file, for callers that want them
+  /// earlier (the runner's preflight): an existing file needs Resume or Overwrite (ReadOnly: the
+  /// file must exist); a file to create needs a writable folder. Throws bloom::Error.
+  static void check_openable(const std::string& path, OpenMode mode);
+
   /// Creates /runs/<name> with n_examples prediction rows (all done=0) and attributes `attrs`
   /// (complete=0). In Resume mode an existing unfinished run is reopened instead: n_examples must
   /// match, its attributes are replaced by `attrs`, a torn timings append is trimmed.

@@ -8,15 +8,10 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -26,6 +21,8 @@
 #include "io/dataset.h"
 #include "io/tokenizer.h"
 #include "runner/evaluate.h"
+#include "runner/log.h"
+#include "runner/preflight.h"
 #include "runner/progress.h"
 #include "runner/results_channel.h"
 #ifdef BLOOM_WITH_NCCL
@@ -68,6 +65,7 @@ void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
                static_cast<int>(r.parallelism.dp), static_cast<int>(config.n_head));
   e.topo = std::make_unique<Topology>(mpi, static_cast<int>(r.parallelism.tp),
                                       static_cast<int>(r.parallelism.dp));
+  set_log_layout(e.topo->world_rank, e.topo->dp_rank, e.topo->tp_rank);
   const Device device = r.model.backend == "cuda" ? Device::CUDA : Device::CPU;
   if (!e.ctx || e.ctx->device() != device)
     e.ctx = std::make_unique<Context>(device, device == Device::CUDA ? e.topo->local_rank : 0);
@@ -89,7 +87,7 @@ void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
                                        static_cast<int>(r.load_threads)));
   e.ctx->synchronize();
   e.load_seconds = since(t0);
-  MPI_Allreduce(MPI_IN_PLACE, &e.load_seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &e.load_seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
   spdlog::info("loaded {} ({} layers, hidden {}, {} heads) as {} on {}: {:.2f} GB per rank in "
                "{:.2f} s ({:.2f} GB/s)", r.model.path, config.n_layer, config.hidden,
                config.n_head, r.model.dtype, r.model.backend, e.weights->load_stats.bytes / 1e9,
@@ -147,15 +145,15 @@ std::vector<io::BatchTiming> gather_timings(const std::vector<io::BatchTiming>& 
                                             int size) {
   const int bytes = static_cast<int>(mine.size() * sizeof(io::BatchTiming));
   std::vector<int> counts(static_cast<size_t>(size)), displs(static_cast<size_t>(size));
-  MPI_Gather(&bytes, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  BLOOM_MPI_CHECK(MPI_Gather(&bytes, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD));
   std::vector<io::BatchTiming> all;
   if (rank == 0) {
     int total = 0;
     for (int i = 0; i < size; ++i) displs[i] = total, total += counts[i];
     all.resize(static_cast<size_t>(total) / sizeof(io::BatchTiming));
   }
-  MPI_Gatherv(mine.data(), bytes, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, 0,
-              MPI_COMM_WORLD);
+  BLOOM_MPI_CHECK(MPI_Gatherv(mine.data(), bytes, MPI_BYTE, all.data(), counts.data(),
+                              displs.data(), MPI_BYTE, 0, MPI_COMM_WORLD));
   return all;
 }
 
@@ -169,7 +167,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   const int rank = mpi.world_rank();
   // Resume: rank 0 knows what is finished; everyone learns it.
   int skip = writer && writer->run_complete(r.name) ? 1 : 0;
-  MPI_Bcast(&skip, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  BLOOM_MPI_CHECK(MPI_Bcast(&skip, 1, MPI_INT, 0, MPI_COMM_WORLD));
   if (skip) {
     spdlog::info("run {}: already complete in {}, skipped", r.name, r.output.path);
     return {};
@@ -201,7 +199,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
     writer->begin_run(r.name, n, base_attributes(r, t, max_tokens));
     done = writer->done_rows(r.name);
   }
-  MPI_Bcast(done.data(), static_cast<int>(n), MPI_UINT8_T, 0, MPI_COMM_WORLD);
+  BLOOM_MPI_CHECK(MPI_Bcast(done.data(), static_cast<int>(n), MPI_UINT8_T, 0, MPI_COMM_WORLD));
   const int64_t already = std::count(done.begin(), done.end(), 1);
   spdlog::info("run {}: {} passages ({} tokens, {} batches, <= {} sequences and <= {} tokens "
                "each), tp {} x dp {}, {} on {}{}", r.name, n, total_tokens, batches.size(),
@@ -235,7 +233,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
     for (int64_t i : b.passages) all_done = all_done && done[static_cast<size_t>(i)];
     if (all_done) continue;
     int stop = g_stop_requested.load() ? 1 : 0;  // the TP group stops together
-    MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, t.tp_comm);
+    BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, t.tp_comm));
     if (stop) {
       stopped = true;
       break;
@@ -275,14 +273,14 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   progress.finish();
   const double evaluate_seconds = since(eval0);
   int any_stop = stopped ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &any_stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &any_stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
   const std::vector<io::BatchTiming> all_timings = gather_timings(timings, rank, mpi.world_size());
   // Device memory in use after the run (weights, workspace, library handles, NCCL buffers);
   // on the CPU backend the bytes of weights and workspace.
   const auto [free_b, total_b] = e.ctx->device_memory();
   int64_t peak = total_b ? static_cast<int64_t>(total_b - free_b)
                          : static_cast<int64_t>(e.weights->load_stats.bytes + ws.bytes);
-  MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+  BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD));
   if (!writer) return {any_stop != 0};
 
   writer->append_timings(r.name, all_timings);
@@ -319,50 +317,17 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   return {};
 }
 
-// Cheap checks of every run's inputs before the results file exists, so that a typo fails in the
-// first second and leaves no file behind (a left-over file would refuse the corrected job until
-// output.resume or output.overwrite is set): config.json and the layout, the checkpoint's headers,
-// the tokenizer file, the dataset (read whole: milliseconds for LAMBADA). Rank 0 only; its error
-// aborts the job from main().
-void preflight(const JobSpec& job, int world_size) {
-  std::set<std::pair<std::string, int64_t>> datasets_read;
-  for (const RunSpec& r : job.runs) {
-    BLOOM_CHECK(std::filesystem::is_directory(r.model.path),
-                "run {}: model.path '{}' is not a folder (a HF BLOOM checkpoint folder: "
-                "config.json, tokenizer.json, *.safetensors)", r.name, r.model.path);
-    const BloomConfig config = BloomConfig::from_file(r.model.path + "/config.json");
-    check_layout(world_size, static_cast<int>(r.parallelism.tp),
-                 static_cast<int>(r.parallelism.dp), static_cast<int>(config.n_head));
-    io::Checkpoint::open(r.model.path);
-    std::ifstream tok(r.model.tokenizer, std::ios::binary);
-    BLOOM_CHECK(tok.good(), "run {}: model.tokenizer '{}' cannot be opened: {}", r.name,
-                r.model.tokenizer, std::strerror(errno));
-    if (!datasets_read.insert({r.dataset.path, r.dataset.limit}).second) continue;
-    const size_t n =
-        io::read_lambada(r.dataset.path, r.dataset.limit > 0 ? r.dataset.limit : -1).size();
-    const int64_t dp = world_size / r.parallelism.tp;
-    BLOOM_CHECK(static_cast<int64_t>(n) >= dp,
-                "run {}: {} data-parallel groups ({} ranks / tp {}) but only {} passage(s) in "
-                "'{}'{}: launch fewer ranks or evaluate more passages", r.name, dp, world_size,
-                r.parallelism.tp, n, r.dataset.path,
-                r.dataset.limit > 0 ? fmt::format(" (dataset.limit {})", r.dataset.limit) : "");
-  }
-}
-
 }  // namespace
 
 int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt) {
   const RunSpec& first = job.runs.front();
   std::unique_ptr<io::ResultsFile> writer;
   if (mpi.world_rank() == 0) {
-    preflight(job, mpi.world_size());
-    const io::OpenMode mode = first.output.resume      ? io::OpenMode::Resume
-                              : first.output.overwrite ? io::OpenMode::Overwrite
-                                                       : io::OpenMode::CreateNew;
-    writer = std::make_unique<io::ResultsFile>(first.output.path, mode, opt.runner_version,
-                                                 job.source_text);
+    preflight(job, mpi.world_size());  // before the results file exists
+    writer = std::make_unique<io::ResultsFile>(first.output.path, output_mode(first),
+                                               opt.runner_version, job.source_text);
   }
-  MPI_Barrier(MPI_COMM_WORLD);
+  BLOOM_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
   Engine engine;
   for (const RunSpec& r : job.runs) {
     if (run_one(r, engine, mpi, writer.get(), opt).stopped) return 3;

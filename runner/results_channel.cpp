@@ -1,6 +1,10 @@
+// Results of evaluated batches as flat int64 messages, and their way from the TP-group roots to
+// world rank 0 over MPI (see results_channel.h). Every MPI call is checked (BLOOM_MPI_CHECK).
 #include "runner/results_channel.h"
 
 #include <cstring>
+
+#include <spdlog/spdlog.h>
 
 #include "core/check.h"
 
@@ -34,14 +38,18 @@ BatchResults unpack_batch(const std::vector<int64_t>& m) {
     p.correct = m[at + 2] != 0;
     std::memcpy(&p.target_logprob, &m[at + 3], sizeof(double));
     p.context_len = static_cast<int32_t>(m[at + 4]);
-    const size_t n = static_cast<size_t>(m[at + 5]);
+    const int64_t n_target = m[at + 5];
     at += 6;
-    BLOOM_CHECK(at + 2 * n <= m.size(), "truncated results message");
+    BLOOM_CHECK(n_target >= 0 && static_cast<uint64_t>(n_target) <= (m.size() - at) / 2,
+                "truncated results message");
+    const size_t n = static_cast<size_t>(n_target);
     p.target_ids.assign(m.begin() + at, m.begin() + at + n);
     p.predicted_ids.assign(m.begin() + at + n, m.begin() + at + 2 * n);
     at += 2 * n;
     b.passages.push_back(std::move(p));
   }
+  BLOOM_CHECK(at == m.size(), "results message has {} word(s) after its last passage",
+              m.size() - at);
   return b;
 }
 
@@ -49,31 +57,32 @@ void ResultSender::post(std::vector<int64_t> msg, int tag) {
   buffers_.push_back(std::make_unique<std::vector<int64_t>>(std::move(msg)));
   requests_.emplace_back();
   const std::vector<int64_t>& m = *buffers_.back();
-  BLOOM_CHECK(MPI_Isend(m.data(), static_cast<int>(m.size()), MPI_INT64_T, 0, tag, world_,
-                        &requests_.back()) == MPI_SUCCESS,
-              "sending results to rank 0 failed");
+  BLOOM_MPI_CHECK(MPI_Isend(m.data(), static_cast<int>(m.size()), MPI_INT64_T, 0, tag, world_,
+                            &requests_.back()));
 }
 
 void ResultSender::send_batch(const BatchResults& b) { post(pack_batch(b), kTagBatch); }
 
 void ResultSender::send_end() {
   post({0}, kTagEnd);
-  BLOOM_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
-                          MPI_STATUSES_IGNORE) == MPI_SUCCESS,
-              "delivering results to rank 0 failed");
+  BLOOM_MPI_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
+                              MPI_STATUSES_IGNORE));
   requests_.clear();
   buffers_.clear();
 }
 
 ResultSender::~ResultSender() {
-  if (!requests_.empty())
-    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  if (requests_.empty()) return;
+  const int rc =
+      MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  if (rc != MPI_SUCCESS) spdlog::warn("results still in flight to rank 0 were lost: {}", mpi_error_text(rc));
 }
 
 void ResultSender::progress() {
   if (requests_.empty()) return;
   int done = 0;
-  MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE);
+  BLOOM_MPI_CHECK(
+      MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE));
 }
 
 void ResultReceiver::post_arrived(bool block) {
@@ -81,22 +90,21 @@ void ResultReceiver::post_arrived(bool block) {
     MPI_Status st;
     int flag = 0;
     if (block && first) {
-      MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, world_, &st);
+      BLOOM_MPI_CHECK(MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, world_, &st));
       flag = 1;
     } else {
-      MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world_, &flag, &st);
+      BLOOM_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world_, &flag, &st));
     }
     if (!flag) return;
     BLOOM_CHECK(st.MPI_TAG == kTagBatch || st.MPI_TAG == kTagEnd,
                 "unexpected MPI message tag {} from rank {}", st.MPI_TAG, st.MPI_SOURCE);
     int count = 0;
-    MPI_Get_count(&st, MPI_INT64_T, &count);
+    BLOOM_MPI_CHECK(MPI_Get_count(&st, MPI_INT64_T, &count));
     Pending p{std::make_unique<std::vector<int64_t>>(static_cast<size_t>(count)), st.MPI_TAG};
     requests_.emplace_back();
     // Receiving the probed message by source and tag: MPI keeps messages of one sender in order.
-    BLOOM_CHECK(MPI_Irecv(p.buf->data(), count, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG, world_,
-                          &requests_.back()) == MPI_SUCCESS,
-                "receiving results from rank {} failed", st.MPI_SOURCE);
+    BLOOM_MPI_CHECK(MPI_Irecv(p.buf->data(), count, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG,
+                              world_, &requests_.back()));
     pending_.push_back(std::move(p));
   }
 }
@@ -106,7 +114,7 @@ int ResultReceiver::poll(const std::function<void(const BatchResults*, bool)>& d
   int delivered = 0;
   for (size_t i = 0; i < requests_.size();) {
     int done = 0;
-    MPI_Test(&requests_[i], &done, MPI_STATUS_IGNORE);
+    BLOOM_MPI_CHECK(MPI_Test(&requests_[i], &done, MPI_STATUS_IGNORE));
     if (!done) {
       ++i;
       continue;
@@ -131,7 +139,8 @@ void ResultReceiver::wait_one(const std::function<void(const BatchResults*, bool
       post_arrived(true);
     } else {
       int idx = 0;
-      MPI_Waitany(static_cast<int>(requests_.size()), requests_.data(), &idx, MPI_STATUS_IGNORE);
+      BLOOM_MPI_CHECK(MPI_Waitany(static_cast<int>(requests_.size()), requests_.data(), &idx,
+                                  MPI_STATUS_IGNORE));
       // MPI_Waitany marked it done (request set to MPI_REQUEST_NULL): MPI_Test in poll() will
       // report it complete.
     }

@@ -11,30 +11,37 @@
 namespace bloom {
 
 MpiSession::MpiSession(int* argc, char*** argv) {
-  int provided = 0;
-  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  int initialized = 0;
+  BLOOM_MPI_CHECK(MPI_Initialized(&initialized));
+  if (!initialized) {
+    int provided = 0;
+    BLOOM_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    owns_mpi_ = true;
+  }
   // Errors come back as codes (checked) instead of aborting inside MPI.
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  BLOOM_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  BLOOM_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+  BLOOM_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size_));
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   host_ = host;
+  set_error_origin(rank_, host_);
   if (const char* id = std::getenv("SLURM_LOCALID")) {
     local_rank_ = std::atoi(id);
   } else {
     MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
-    MPI_Comm_rank(node, &local_rank_);
-    MPI_Comm_free(&node);
+    BLOOM_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_,
+                                        MPI_INFO_NULL, &node));
+    BLOOM_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
+    BLOOM_MPI_CHECK(MPI_Comm_free(&node));
   }
-  set_error_origin(rank_, host_);
 }
 
 MpiSession::~MpiSession() {
+  if (!owns_mpi_) return;
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (!finalized) MPI_Finalize();  // a destructor: a failure here has no one left to tell
 }
 
 void check_layout(int world_size, int tp, int dp, int n_head) {
@@ -67,18 +74,14 @@ Topology::Topology(const MpiSession& mpi, int tp_size, int dp_size) {
   dp = world_size / tp;
   tp_rank = world_rank % tp;
   dp_rank = world_rank / tp;
-  BLOOM_CHECK(MPI_Comm_split(MPI_COMM_WORLD, dp_rank, tp_rank, &tp_comm) == MPI_SUCCESS,
-              "MPI_Comm_split for the TP groups failed");
-  BLOOM_CHECK(MPI_Comm_split(MPI_COMM_WORLD, tp_rank, dp_rank, &dp_comm) == MPI_SUCCESS,
-              "MPI_Comm_split for the DP groups failed");
+  BLOOM_MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, dp_rank, tp_rank, &tp_comm));
 }
 
 Topology::~Topology() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized) return;
-  if (tp_comm != MPI_COMM_NULL) MPI_Comm_free(&tp_comm);
-  if (dp_comm != MPI_COMM_NULL) MPI_Comm_free(&dp_comm);
+  if (tp_comm != MPI_COMM_NULL) MPI_Comm_free(&tp_comm);  // a destructor: nothing to tell
 }
 
 }  // namespace bloom

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Site settings for the slurm/ scripts: slurm/bloom_tp2.sh (and sweep.sh, sweep_array.sh, which
-# run it) source this file on the compute node before launching, if it exists. Point BLOOM_ENV at
-# another file to use that one instead. Keep it idempotent and quiet; the scripts run with
+# Site settings for the slurm/ scripts: slurm/launch.sh (which bloom_tp2.sh, sweep.sh and
+# sweep_array.sh run) sources this file on the compute node before launching, if it exists, and
+# sweep_array.sh --submit before it counts the runs. Point BLOOM_ENV at another file to use that
+# one instead. Keep it idempotent and quiet; the scripts run with
 # `set -euo pipefail`, so guard optional things (`module load x || true`, ${VAR:-}).
 #
 # Everything here is commented out: the scripts work without it where the runner was built
@@ -24,9 +25,9 @@
 #                                                         #   "Read -1, expected ..., errno = 1"
 # export OMPI_MCA_odls_base_sigkill_timeout=15   # mpirun: seconds before it passes SIGTERM on to
 #                                                 #   the ranks, and again before SIGKILL (default
-#                                                 #   set by bloom_tp2.sh: 15)
+#                                                 #   set by launch.sh: 15)
 
-# --- NCCL: see the commented block in slurm/bloom_tp2.sh (NCCL_DEBUG, NCCL_IB_DISABLE,
+# --- NCCL: see the commented block in slurm/launch.sh (NCCL_DEBUG, NCCL_IB_DISABLE,
 # NCCL_SOCKET_IFNAME, NCCL_P2P_LEVEL, NCCL_NVLS_ENABLE ...); site-wide values belong here.
 # export NCCL_SOCKET_IFNAME=^docker0,lo
 

@@ -8,8 +8,8 @@
 #   BLOOM_JOB=jobs/cpu-sweep.yaml sbatch --cpus-per-task=1 slurm/sweep.sh   # the CPU sweep
 #   bash slurm/sweep_array.sh --submit                # one array task per run instead (README)
 #
-# It runs slurm/bloom_tp2.sh with BLOOM_JOB defaulting to jobs/sweep.yaml, so the same
-# environment variables apply (BLOOM_HOME, BLOOM_RUNNER, BLOOM_MODEL, BLOOM_OUTPUT,
+# It runs slurm/launch.sh (as bloom_tp2.sh does) with BLOOM_JOB defaulting to jobs/sweep.yaml,
+# so the same environment variables apply (BLOOM_HOME, BLOOM_RUNNER, BLOOM_MODEL, BLOOM_OUTPUT,
 # BLOOM_LAUNCHER ...), and the same SIGTERM forwarding and requeue: with output.resume (as in
 # jobs/sweep.yaml) a requeued sweep skips finished runs and finished batches.
 #
@@ -23,21 +23,11 @@
 #SBATCH --requeue                       # may go back to the queue (preemption, node failure, exit 3)
 #SBATCH --open-mode=append              # a requeued job appends to its log instead of truncating it
 #SBATCH --output=%x-%j.out              # log: <job-name>-<job-id>.out in the submit directory
-set -euo pipefail
 
-# Under sbatch this file runs from a copy in a spool folder: find the repository as
-# bloom_tp2.sh does (BLOOM_HOME, the submitted script's path, the submit directory).
-is_home() { [ -n "$1" ] && [ -f "$1/slurm/bloom_tp2.sh" ]; }
-if [ -z "${BLOOM_HOME:-}" ]; then
-  submitted=""
-  [ -z "${SLURM_JOB_ID:-}" ] || submitted=$(scontrol show job "$SLURM_JOB_ID" 2>/dev/null \
-    | sed -n 's/^ *Command=\([^ ]*\).*/\1/p' | head -1)
-  for c in "$(dirname "${BASH_SOURCE[0]}")/.." "$(dirname "$submitted")/.." "${SLURM_SUBMIT_DIR:-}" "$PWD"; do
-    if is_home "$c"; then BLOOM_HOME=$(cd "$c" && pwd); break; fi
-  done
-fi
-is_home "${BLOOM_HOME:-}" || { echo "sweep.sh: cannot find the repository: set BLOOM_HOME" >&2; exit 1; }
-export BLOOM_HOME
-export BLOOM_JOB=${BLOOM_JOB:-$BLOOM_HOME/jobs/sweep.yaml}
-export BLOOM_LOG_NAME=${BLOOM_LOG_NAME:-sweep.sh}
-exec bash "$BLOOM_HOME/slurm/bloom_tp2.sh"
+# Find slurm/common.sh (sbatch runs a copy of this file): common.sh writes down the rule.
+submitted=$(scontrol show job "${SLURM_JOB_ID:-0}" 2>/dev/null | sed -n 's/^ *Command=\([^ ]*\).*/\1/p' | head -1)
+for d in ${BLOOM_HOME:+"$BLOOM_HOME/slurm"} "$(dirname "${submitted:-.}")" "$(dirname "$0")" \
+         "${SLURM_SUBMIT_DIR:-$PWD}/slurm" ""; do [ -f "$d/common.sh" ] && break; done
+source "${d:?cannot find the repository (slurm/common.sh): set BLOOM_HOME}/common.sh"
+
+BLOOM_LOG_NAME=${BLOOM_LOG_NAME:-sweep.sh} exec bash "$BLOOM_HOME/slurm/launch.sh" "${BLOOM_JOB:-$BLOOM_HOME/jobs/sweep.yaml}"

@@ -12,8 +12,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <ostream>
+#include <iostream>
+#include <memory>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "core/check.h"
@@ -240,6 +242,48 @@ int report_main(const ReportOptions& opt, std::ostream& out, std::ostream& err) 
   out.flush();
   if (!opt.plot_dir.empty()) make_plots(rep, opt);
   return 0;
+}
+
+Command add_report_command(CLI::App& app) {
+  struct Args {
+    ReportOptions rep;
+    bool csv = false, json = false;
+  };
+  auto args = std::make_shared<Args>();
+  ReportOptions& rep = args->rep;
+  CLI::App* cli = app.add_subcommand("report", "Summarise results files: one row per run "
+                                               "(accuracy, perplexity, throughput, times, memory, "
+                                               "speed-up), plots, and the passages of a run. "
+                                               "runner/report/REPORT.md documents it.");
+  cli->add_option("results", rep.files, "results files (HDF5, schema bloom-eval/1)")->required();
+  auto* csv_flag = cli->add_flag("--csv", args->csv, "comma-separated values instead of a table");
+  cli->add_flag("--json", args->json, "JSON instead of a table")->excludes(csv_flag);
+  cli->add_option("--baseline", rep.baseline, "run the speed-up is relative to (NAME or "
+                                              "FILE:NAME; default: the slowest run)");
+  cli->add_option("--plot", rep.plot_dir, "write PNG plots (matplotlib) to this folder");
+  cli->add_option("--run", rep.run, "the run (NAME or FILE:NAME) of --examples/--wrong/--diff "
+                                    "and of the per-rank plot");
+  cli->add_flag("--examples", rep.examples, "list the passages of --run");
+  cli->add_flag("--wrong", rep.wrong, "list only the passages --run got wrong (with --diff: "
+                                      "that either run got wrong)");
+  cli->add_option("--diff", rep.diff, "list the passages where --run and this run disagree "
+                                      "(predicted ids or correctness)");
+  cli->add_option("--limit", rep.limit, "list at most this many passages (0: all)");
+  cli->add_option("--tolerance", rep.tolerance, "flag runs whose correct count differs from the "
+                                                "other runs of the model by more than this many "
+                                                "passages (default: max(3, 0.2% of them))");
+  cli->add_option("--context-chars", rep.context_chars, "context tail shown per passage")
+      ->default_val(60);
+  cli->add_option("--tokenizer", rep.tokenizer, "tokenizer.json to decode with (default: the "
+                                                "run's `tokenizer` attribute)");
+  cli->add_option("--dataset", rep.dataset, "dataset file with the passages (default: the run's "
+                                            "`dataset` attribute)");
+  cli->add_option("--python", rep.python, "Python with matplotlib for --plot (default: "
+                                          "$BLOOM_PYTHON or python3)");
+  return {cli, /*needs_mpi=*/false, [args](const CommandContext&) {
+            args->rep.format = args->csv ? "csv" : args->json ? "json" : "table";
+            return report_main(args->rep, std::cout, std::cerr);
+          }};
 }
 
 }  // namespace bloom

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "runner/command.h"
+
 namespace bloom {
 
 struct ReportOptions {
@@ -36,6 +38,9 @@ struct ReportOptions {
   std::string python;              ///< interpreter for --plot (default $BLOOM_PYTHON or python3)
   std::string plot_script;         ///< default $BLOOM_REPORT_PLOTS or runner/report/report_plots.py
 };
+
+/// Registers `report RESULTS.h5 [...]` (needs no MPI): the options fill a ReportOptions.
+Command add_report_command(CLI::App& app);
 
 /// Runs the report; tables go to `out`, warnings to `err`. Returns 0; throws bloom::Error.
 int report_main(const ReportOptions& options, std::ostream& out, std::ostream& err);

@@ -1,15 +1,28 @@
 // `runner tokenize`: one JSON array of token ids per input line (see tokenize_cmd.h).
 #include "runner/tools/tokenize_cmd.h"
 
-#include <istream>
-#include <ostream>
+#include <iostream>
+#include <memory>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
 #include "io/tokenizer.h"
 
 namespace bloom {
+
+Command add_tokenize_command(CLI::App& app) {
+  auto tokenizer_path = std::make_shared<std::string>();
+  CLI::App* cli = app.add_subcommand("tokenize", "Read lines of text on stdin (a line holding a "
+                                                 "JSON object with a \"text\" field is taken as "
+                                                 "that text) and print one JSON array of token "
+                                                 "ids per line.");
+  cli->add_option("--tokenizer", *tokenizer_path, "HF tokenizer.json")->required();
+  return {cli, /*needs_mpi=*/false, [tokenizer_path](const CommandContext&) {
+            return tokenize_main(*tokenizer_path, std::cin, std::cout);
+          }};
+}
 
 int tokenize_main(const std::string& tokenizer_path, std::istream& in, std::ostream& out) {
   const io::Tokenizer tokenizer = io::Tokenizer::from_file(tokenizer_path);

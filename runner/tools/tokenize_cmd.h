@@ -5,7 +5,12 @@
 #include <iosfwd>
 #include <string>
 
+#include "runner/command.h"
+
 namespace bloom {
+
+/// Registers `tokenize --tokenizer FILE` (stdin to stdout; needs no MPI).
+Command add_tokenize_command(CLI::App& app);
 
 /// Reads `in` line by line. A line that parses as a JSON object with a string "text" is that text;
 /// any other line is taken raw (without its trailing "\n"). Writes one JSON array of token ids per

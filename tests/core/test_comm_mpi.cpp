@@ -1,9 +1,12 @@
 // MpiCommunicator, nccl-tests style: rank-dependent inputs from a seed, the expected result
-// computed independently on every rank, compared exactly (sums of small integers are exact).
-// main() for the test_mpi executable lives here (MPI init + every rank's verdict combined).
+// computed independently on every rank, compared exactly (sums of small integers are exact);
+// and the time it reports, which must be the time spent inside collectives, waiting included.
+// Runs under mpirun (2-4 ranks); main() is tests/mpi_main.cpp.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "core/comm_mpi.h"
@@ -42,24 +45,38 @@ TEST(CommMpi, AllReduceAllGatherBroadcast) {
   Tensor th(h.data(), DType::BF16, Device::CPU, {7});
   comm->all_reduce_sum(th, ctx);
   for (int i = 0; i < 7; ++i) ASSERT_EQ(bf16_to_float(h[i]), static_cast<float>(P * i + P * (P - 1) / 2));
-  EXPECT_GE(comm->seconds(), 0.0);
+}
+
+// seconds() feeds comm_seconds in the results file: zero before any collective, then the time
+// inside them. The last rank arrives late, so every other rank waits that long inside the
+// all-reduce; the wait is communication time (a timer around the wrong code, or none, fails).
+TEST(CommMpi, SecondsCountTheTimeInsideCollectives) {
+  using Clock = std::chrono::steady_clock;
+  Context ctx(Device::CPU);
+  auto comm = make_mpi_communicator(MPI_COMM_WORLD);
+  const int P = comm->size(), me = comm->rank();
+  EXPECT_EQ(comm->seconds(), 0.0);
+  const double pause = 0.3;
+  float v = 1.0f;
+  Tensor t(&v, DType::F32, Device::CPU, {1});
+  ASSERT_EQ(MPI_Barrier(MPI_COMM_WORLD), MPI_SUCCESS);
+  if (me == P - 1) std::this_thread::sleep_for(std::chrono::duration<double>(pause));
+  const auto t0 = Clock::now();
+  comm->all_reduce_sum(t, ctx);
+  const double call = std::chrono::duration<double>(Clock::now() - t0).count();
+  EXPECT_EQ(v, static_cast<float>(P));
+  EXPECT_GT(comm->seconds(), 0.0);
+  EXPECT_LE(comm->seconds(), call) << "more time counted than the call took";
+  if (me != P - 1) {
+    EXPECT_GE(comm->seconds(), 0.5 * pause) << "the wait for the late rank is missing";
+  }
+  // It accumulates: a second collective adds its own time.
+  const double before = comm->seconds();
+  std::vector<float> x(1 << 16, 1.0f);
+  Tensor tx(x.data(), DType::F32, Device::CPU, {static_cast<int64_t>(x.size())});
+  comm->all_reduce_sum(tx, ctx);
+  EXPECT_GT(comm->seconds(), before);
 }
 
 }  // namespace
 }  // namespace bloom
-
-int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  ::testing::InitGoogleTest(&argc, argv);
-  if (rank != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int failed = RUN_ALL_TESTS() != 0 ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  if (rank == 0 && failed) std::fprintf(stderr, "a test failed on at least one rank\n");
-  MPI_Finalize();
-  return failed;
-}

@@ -15,10 +15,15 @@ Cases:
               with the results of an uninterrupted run; an existing file without resume is
               refused and left untouched.
   abort       a job whose rank dies (SIGKILL of one rank) exits non-zero within 30 s.
-  validate    `runner validate` accepts a good job and rejects a bad layout clearly.
+  validate    `runner validate` accepts a good job and rejects a bad layout clearly; its --json
+              document (what slurm/ reads) describes the runs, BLOOM_RUNS applied, and says
+              nothing on stdout when the job is bad; `runner --version` is the version it reports.
+  log_prefix  every rank's log lines carry its own dp and tp once the layout is known: a rank
+              of tp 2 x dp 2 that cannot open its tokenizer says so as "[r2 dp1 tp0]".
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -249,6 +254,51 @@ def case_validate(tmp):
     check(p.returncode != 0 and "parallelism.dp = 3" in p.stdout + p.stderr, "bad dp rejected")
     p = run(["validate", job(tmp, "d", "/nonexistent/dir/out.h5")], check_rc=False)
     check(p.returncode != 0 and "/nonexistent/dir" in p.stdout + p.stderr, "missing output folder rejected")
+    validate_json(tmp, good)
+
+
+def validate_json(tmp, good):
+    p = run(["validate", good, "--json", "--world", "6"])
+    doc = json.loads(p.stdout) if p.returncode == 0 else {}
+    runs = doc.get("runs", [])
+    check([r["name"] for r in runs] == ["tp=1", "tp=2", "tp=3"], f"--json: the 3 runs by name ({p.stdout[:200]})")
+    check([(r["layout"]["tp"], r["layout"]["dp"], r["layout"]["world"]) for r in runs] == [(1, 6, 6), (2, 3, 6), (3, 2, 6)],
+          "--json: each run's layout on 6 ranks")
+    check(doc.get("output", {}).get("path") == os.path.join(tmp, "v.h5") and doc.get("n_job_runs") == 3,
+          "--json: the results file and the job's run count")
+    m = runs[0]["model"] if runs else {}
+    check((m.get("path"), m.get("n_layer"), m.get("hidden"), m.get("n_head")) == (TINY, 3, 96, 6),
+          f"--json: the model and its config.json: {m}")
+    check(runs and runs[0]["dataset"]["passages"] == 256 and runs[0]["batch"] == {"size": 16, "max_tokens": 1024},
+          "--json: dataset passages and batching")
+    p = subprocess.run([RUNNER, "validate", good, "--json"], env=dict(ENV, BLOOM_RUNS="2"), capture_output=True, text=True)
+    doc = json.loads(p.stdout) if p.returncode == 0 else {}
+    check([(r["index"], r["name"]) for r in doc.get("runs", [])] == [(2, "tp=3")] and doc.get("run_selector") == "2",
+          "--json with BLOOM_RUNS=2: only run 2, with its index in the whole job")
+    bad = job(tmp, "e", os.path.join(tmp, "e.h5"), extra="parallelism:\n  tp: 4\n")
+    p = run(["validate", bad, "--json"], check_rc=False)
+    check(p.returncode != 0 and p.stdout == "" and "does not divide" in p.stderr,
+          "--json of a bad job: non-zero, nothing on stdout, the error on stderr")
+    version = run(["--version"]).stdout.strip()
+    check(version != "" and version == json.loads(run(["validate", good, "--json"]).stdout)["runner_version"],
+          f"runner --version ({version}) is the version validate --json reports")
+
+
+def case_log_prefix(tmp):
+    # Ranks 0, 1 and 3 get a tokenizer; rank 2's is missing (rank 0's preflight sees only its own).
+    for r in (0, 1, 3):
+        shutil.copy(os.path.join(TINY, "tokenizer.json"), os.path.join(tmp, f"tok-{r}.json"))
+    spec = job(tmp, "prefix", os.path.join(tmp, "prefix.h5"), limit=64,
+               extra="parallelism:\n  tp: 2\n")
+    text = open(spec).read().replace("model:\n", "model:\n  tokenizer: " + tmp + "/tok-${OMPI_COMM_WORLD_RANK}.json\n")
+    with open(spec, "w") as f:
+        f.write(text)
+    p = run([spec], n=4, check_rc=False)
+    out = p.stdout + p.stderr
+    check(p.returncode != 0, "a rank without its tokenizer fails the job")
+    check("[r2 dp1 tp0] [critical]" in out and "tok-2.json" in out,
+          "rank 2 (tp 2 x dp 2) logs as [r2 dp1 tp0]: " + out.strip()[-300:])
+    check("rank 2 on" in out, "the message names rank 2 as its origin")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The slurm/ scripts under a real Slurm: a one-node cluster on localhost (tests/slurm/
 # slurm_cluster.sh: Debian's slurm-wlm and munge, installed with apt-get when missing), then
+#   0. without Slurm: slurm/common.sh's repository rule refuses a wrong BLOOM_HOME, sweep_array.sh
+#      a job whose output.path ignores BLOOM_OUTPUT, launch.sh a layout that does not fit;
 #   1. slurm/bloom_tp2.sh through srun --mpi=pmix (the default launcher): 2 ranks, tp 2, on the CPU
 #      with the shipped small model (BLOOM_BACKEND=cpu BLOOM_MODEL=tests/data/tiny-bloom), 300
 #      passages; exit status, log, results file (complete, n_examples, tp, dp);
@@ -13,7 +15,7 @@
 #      each time the script requeues the job and the next start resumes; the final file equals
 #      the uninterrupted run of 2;
 #   5. a plain `scancel` mid-run ends the job for good (not requeued);
-#   6. slurm/sweep_array.sh (one array task per sweep run) when the runner reads BLOOM_RUNS;
+#   6. slurm/sweep_array.sh (one array task per sweep run, BLOOM_RUNS);
 # and stops the daemons it started, whatever happens (trap). Every wait has a timeout.
 # Prints how long Slurm start-up and each job took.
 #
@@ -230,6 +232,18 @@ cd "$tmp" || exit 1
 # Passages for the long jobs (2, 4, 5): long enough to be stopped mid-run twice.
 N=${BLOOM_SLURM_TEST_PASSAGES:-2000}
 
+# --- 0. the scripts' shared rules, without Slurm (slurm/common.sh) ----------------------------
+echo "== 0. slurm/common.sh: the repository rule, validate --json, refusals"
+o0=$(BLOOM_HOME=$tmp bash "$ROOT/slurm/sweep.sh" 2>&1)
+check "a BLOOM_HOME that is not the repository is refused" grep -q "BLOOM_HOME=$tmp is not the repository" <<<"$o0"
+o0=$(BLOOM_JOB=$ROOT/jobs/quickstart.yaml bash "$ROOT/slurm/sweep_array.sh" --submit 2>&1)
+check "sweep_array.sh refuses a job whose output.path ignores BLOOM_OUTPUT" \
+  grep -q 'output.path must use ${BLOOM_OUTPUT:-...}' <<<"$o0"
+o0=$(BLOOM_NTASKS=3 BLOOM_OUTPUT=$tmp/never.h5 bash "$ROOT/slurm/launch.sh" "$ROOT/jobs/bloom_tp2.yaml" 2>&1)
+check "launch.sh refuses a layout that does not fit, with the runner's reason" \
+  grep -q "parallelism.tp = 2 does not divide the 3 MPI rank(s)" <<<"$o0"
+check "... and starts nothing" test ! -e "$tmp/never.h5"
+
 # --- 1. bloom_tp2.sh through srun ---------------------------------------------------------------
 echo "== 1. slurm/bloom_tp2.sh, srun --mpi=pmix, 300 passages"
 out1=$tmp/tp2_srun.h5
@@ -265,8 +279,8 @@ grep -q "done. results" "$tmp/2.log" || tail -30 "$tmp/2.log"
 # --- 3. sweep.sh on the CPU sweep ---------------------------------------------------------------
 echo "== 3. slurm/sweep.sh, jobs/cpu-sweep.yaml"
 out3=$tmp/sweep.h5
-n_runs=$(cd "$ROOT" && BLOOM_OUTPUT=$out3 "$RUNNER" validate jobs/cpu-sweep.yaml --world 2 2>&1 \
-         | sed -n 's/^.*: \([0-9][0-9]*\) run(s) -> .*/\1/p')
+n_runs=$(cd "$ROOT" && BLOOM_OUTPUT=$out3 "$RUNNER" validate jobs/cpu-sweep.yaml --world 2 --json \
+         | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["runs"]))')
 BLOOM_JOB=$ROOT/jobs/cpu-sweep.yaml BLOOM_OUTPUT=$out3 submit "3 sweep.sh cpu-sweep" "$tmp/3.log" "$ROOT/slurm/sweep.sh"
 check "exit status 0" test "$?" = 0
 check "prints where the results file is" grep -q "done. results: $out3" "$tmp/3.log"
@@ -335,23 +349,18 @@ check "no job left in the queue" test -z "$(squeue -h -j "$JOBID" -o %T 2>/dev/n
 
 # --- 6. one array task per sweep run --------------------------------------------------------------
 echo "== 6. slurm/sweep_array.sh --submit, jobs/cpu-sweep.yaml"
-if grep -qa BLOOM_RUNS "$RUNNER"; then
-  t0=$(now)
-  BLOOM_JOB=$ROOT/jobs/cpu-sweep.yaml BLOOM_OUTPUT=$tmp/array.h5 \
-    timeout "$JOB_TIMEOUT" bash "$ROOT/slurm/sweep_array.sh" --submit --wait "${SBATCH_ARGS[@]}" \
-    -o "$tmp/6_%a.log" >"$tmp/6.submit" 2>&1
-  rc=$?
-  TIMES+=("6 sweep_array.sh ${n_runs:-?} tasks: $(secs "$t0" "$(now)") s from submission to the last task's end (exit $rc)")
-  check "array of ${n_runs:-?} tasks: exit status 0" test "$rc" = 0
-  for ((k = 0; k < ${n_runs:-0}; k++)); do
-    f=$tmp/array.run$k.h5
-    name=$(python3 -c "import h5py,sys; print(list(h5py.File(sys.argv[1],'r')['runs'].keys())[0])" "$f" 2>/dev/null)
-    check "task $k wrote one run ($name) to its own file" test -n "$name"
-    [ -z "$name" ] || check "task $k: $name == the same run of the one-allocation sweep (3.)" \
-      h5 same "$out3" "$name" "$f" "$name"
-  done
-  [ "$rc" = 0 ] || { cat "$tmp/6.submit"; tail -20 "$tmp"/6_*.log; }
-else
-  say "SKIP: $RUNNER does not read BLOOM_RUNS (runner/select_runs.h is not hooked into main.cpp)"
-  TIMES+=("6 sweep_array.sh: skipped (runner without BLOOM_RUNS)")
-fi
+t0=$(now)
+BLOOM_JOB=$ROOT/jobs/cpu-sweep.yaml BLOOM_OUTPUT=$tmp/array.h5 \
+  timeout "$JOB_TIMEOUT" bash "$ROOT/slurm/sweep_array.sh" --submit --wait "${SBATCH_ARGS[@]}" \
+  -o "$tmp/6_%a.log" >"$tmp/6.submit" 2>&1
+rc=$?
+TIMES+=("6 sweep_array.sh ${n_runs:-?} tasks: $(secs "$t0" "$(now)") s from submission to the last task's end (exit $rc)")
+check "array of ${n_runs:-?} tasks: exit status 0" test "$rc" = 0
+for ((k = 0; k < ${n_runs:-0}; k++)); do
+  f=$tmp/array.run$k.h5
+  name=$(python3 -c "import h5py,sys; print(list(h5py.File(sys.argv[1],'r')['runs'].keys())[0])" "$f" 2>/dev/null)
+  check "task $k wrote one run ($name) to its own file" test -n "$name"
+  [ -z "$name" ] || check "task $k: $name == the same run of the one-allocation sweep (3.)" \
+    h5 same "$out3" "$name" "$f" "$name"
+done
+[ "$rc" = 0 ] || { cat "$tmp/6.submit"; tail -20 "$tmp"/6_*.log; }

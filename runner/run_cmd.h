@@ -1,0 +1,13 @@
+// `runner run JOB.yaml` (also plain `runner JOB.yaml`): the run pipeline's command line. Reads
+// the job, keeps the runs BLOOM_RUNS selects (runner/select_runs.h), stops after the current
+// batch on SIGTERM/SIGINT, and hands the job to run_job (runner/driver.h).
+#pragma once
+
+#include "runner/command.h"
+
+namespace bloom {
+
+/// Registers `run JOB.yaml` (needs MPI: launch it under mpirun/srun for several ranks).
+Command add_run_command(CLI::App& app);
+
+}  // namespace bloom
