@@ -8,6 +8,7 @@
 // FILE.jsonl holds context_ids/target_ids per passage (tests/data/*/tokenization.jsonl).
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -106,7 +107,16 @@ int main(int argc, char** argv) {
     const auto batches = plan_batches(lengths, batch_size, max_tokens, 1);
     const WorkspaceLimits lim = workspace_limits(batches, data, w.plan.vocab_local);
     Workspace ws = Workspace::make(c, w.plan, w.dtype, dev, lim);
-    // Warm-up on the first batch, then the timed pass over all of them.
+    // Warm-up (GEMM tuning on one batch of each size class, as the runner does at start-up),
+    // then the first batch once more, then the timed pass over all of them.
+    const auto tw = Clock::now();
+    std::vector<PackedBatch> warm;
+    for (size_t i : warmup_batches(batches)) warm.push_back(pack(batches[i], data));
+    std::vector<const PackedBatch*> warm_ptrs;
+    for (const PackedBatch& p : warm) warm_ptrs.push_back(&p);
+    if (std::getenv("BLOOM_NO_TUNING") == nullptr) bloom_warmup(w, warm_ptrs, ws, *comm, ctx);
+    std::printf("warm-up: %zu size classes in %.3f s%s\n", warm.size(), seconds_since(tw),
+                std::getenv("BLOOM_NO_TUNING") ? " (tuning off: BLOOM_NO_TUNING)" : "");
     evaluate_batch(w, batches[0], pack(batches[0], data), data, ws, *comm, ctx);
     const auto t0 = Clock::now();
     int64_t correct = 0;

@@ -43,6 +43,10 @@ class Context {
   /// Per-op timing of the work queued on this context (null: off). See core/op_profile.h.
   OpProfile* profile() const { return profile_; }
   void set_profile(OpProfile* p) { profile_ = p; }
+  /// While set, GEMM ops meeting a new shape time cuBLASLt's top candidates on it and keep the
+  /// fastest for that shape class (kernels/cuda/gemm_plan.cuh); a start-up warm-up sets it.
+  bool tune_gemms() const { return tune_gemms_; }
+  void set_tune_gemms(bool on) { tune_gemms_ = on; }
 
  private:
   Device device_;
@@ -54,6 +58,7 @@ class Context {
   size_t gemm_ws_size_ = 0;
   bool sync_check_ = false;
   OpProfile* profile_ = nullptr;
+  bool tune_gemms_ = false;
   std::unique_ptr<Context> side_;
   struct StreamOnly {};
   Context(StreamOnly, int cuda_device);

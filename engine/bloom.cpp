@@ -83,10 +83,9 @@ void check_batch(const BloomConfig& c, const PackedBatch& batch, const Workspace
     BLOOM_CHECK(id >= 0 && id < c.vocab, "token id {} outside the model's vocab of {}", id, c.vocab);
 }
 
-}  // namespace
-
-void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
-                   Communicator& tp, Context& ctx, const ActivationDump* dump) {
+// The forward pass through the first n_layer layers (all of them but in the warm-up).
+void forward_layers(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
+                    Communicator& tp, Context& ctx, const ActivationDump* dump, int64_t n_layer) {
   const BloomConfig& c = w.config;
   check_batch(c, batch, ws);
   const int64_t T = batch.n_tokens();
@@ -113,7 +112,7 @@ void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& w
   ops::layer_norm(ctx, x, w.emb_ln_gamma, w.emb_ln_beta, c.eps, x);      // word_embeddings_layernorm
   emit("embedding_ln", -1, x);
 
-  for (int64_t l = 0; l < c.n_layer; ++l) {
+  for (int64_t l = 0; l < n_layer; ++l) {
     const BloomLayer& L = w.layers[static_cast<size_t>(l)];
     for (MicroBatch& u : mb.parts()) {
       if (l == 0)  // nothing to add yet: h = ln1(x)
@@ -129,9 +128,30 @@ void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& w
     }
   }
   for (MicroBatch& u : mb.parts())  // x += MLP(L-1) + b; h = ln_f(x)
-    open_block(s, u, w.layers.back().proj_b, w.ln_f_gamma, w.ln_f_beta);
-  emit("block", static_cast<int>(c.n_layer - 1), x);
+    open_block(s, u, w.layers[static_cast<size_t>(n_layer - 1)].proj_b, w.ln_f_gamma, w.ln_f_beta);
+  emit("block", static_cast<int>(n_layer - 1), x);
   emit("ln_f", -1, h);
+}
+
+}  // namespace
+
+void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
+                   Communicator& tp, Context& ctx, const ActivationDump* dump) {
+  forward_layers(w, batch, ws, tp, ctx, dump, w.config.n_layer);
+}
+
+void bloom_warmup(const BloomWeights& w, const std::vector<const PackedBatch*>& batches,
+                  Workspace& ws, Communicator& tp, Context& ctx) {
+  struct Tuning {  // on for the warm-up only, whatever happens
+    Context& ctx;
+    explicit Tuning(Context& c) : ctx(c) { ctx.set_tune_gemms(true); }
+    ~Tuning() { ctx.set_tune_gemms(false); }
+  } tuning(ctx);
+  for (const PackedBatch* b : batches) {
+    forward_layers(w, *b, ws, tp, ctx, nullptr, 1);  // every layer has the same GEMM shapes
+    bloom_score(w, *b, ws, tp, ctx);
+  }
+  ctx.synchronize();
 }
 
 void bloom_logits(const BloomWeights& w, const Tensor& hidden, Tensor& logits, Context& ctx) {

@@ -39,6 +39,12 @@ using ActivationDump = std::function<void(const char* step, int layer, const Ten
 void bloom_forward(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
                    Communicator& tp, Context& ctx, const ActivationDump* dump = nullptr);
 
+/// Start-up warm-up: runs the first layer and the scoring of each batch (one per size class the
+/// run will meet) with GEMM tuning on (Context::tune_gemms), so cuBLASLt's fastest algorithm for
+/// each shape class is chosen before the timed evaluation. Results are discarded.
+void bloom_warmup(const BloomWeights& w, const std::vector<const PackedBatch*>& batches,
+                  Workspace& ws, Communicator& tp, Context& ctx);
+
 /// Scores batch.rows against batch.targets from ws.h (call after bloom_forward).
 std::vector<RowScore> bloom_score(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,
                                   Communicator& tp, Context& ctx);

@@ -39,6 +39,19 @@ WorkspaceLimits workspace_limits(const std::vector<PlannedBatch>& batches,
   return lim;
 }
 
+std::vector<size_t> warmup_batches(const std::vector<PlannedBatch>& batches) {
+  std::vector<size_t> out;
+  std::vector<int64_t> seen;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    int64_t cls = 1;
+    while (cls < batches[i].n_tokens) cls <<= 1;
+    if (std::find(seen.begin(), seen.end(), cls) != seen.end()) continue;
+    seen.push_back(cls);
+    out.push_back(i);
+  }
+  return out;
+}
+
 std::vector<io::PassageResult> evaluate_batch(const BloomWeights& w, const PlannedBatch& plan,
                                               const PackedBatch& batch,
                                               const std::vector<TokenizedPassage>& data,

@@ -25,6 +25,10 @@ PackedBatch pack(const PlannedBatch& b, const std::vector<TokenizedPassage>& dat
 WorkspaceLimits workspace_limits(const std::vector<PlannedBatch>& batches,
                                  const std::vector<TokenizedPassage>& data, int64_t vocab_local);
 
+/// The batches a start-up warm-up runs (bloom_warmup): the first batch of each size class
+/// (tokens rounded up to a power of two, the classes GEMM tuning keys on), in plan order.
+std::vector<size_t> warmup_batches(const std::vector<PlannedBatch>& batches);
+
 /// Forward + score of one packed batch -> one result per passage (index = dataset row).
 std::vector<io::PassageResult> evaluate_batch(const BloomWeights& w, const PlannedBatch& plan,
                                               const PackedBatch& batch,

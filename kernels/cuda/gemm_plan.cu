@@ -1,4 +1,5 @@
-// GemmPlan (see gemm_plan.cuh): cuBLASLt descriptors built once per shape, pointers set per call.
+// GemmPlan and GemmPlans (see gemm_plan.cuh): cuBLASLt descriptors built once per shape, the
+// bias and scale pointers set per call, algorithms tuned once per bucket when asked.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/gemm_plan.cuh"
 
@@ -21,16 +22,10 @@ bool has_bias(cublasLtEpilogue_t e) {
   return e == CUBLASLT_EPILOGUE_BIAS || e == CUBLASLT_EPILOGUE_GELU_BIAS;
 }
 
-}  // namespace
-
-GemmPlan::~GemmPlan() {
-  if (d) cublasLtMatrixLayoutDestroy(d);
-  if (b) cublasLtMatrixLayoutDestroy(b);
-  if (a) cublasLtMatrixLayoutDestroy(a);
-  if (desc) cublasLtMatmulDescDestroy(desc);
-}
-
-std::unique_ptr<GemmPlan> make_gemm_plan(cublasLtHandle_t handle, const GemmShape& s) {
+// Descriptors for `s`, and an algorithm: `preferred` when cuBLASLt accepts it for this exact
+// shape, else the heuristic's first.
+std::unique_ptr<GemmPlan> make_plan(cublasLtHandle_t handle, const GemmShape& s,
+                                    const cublasLtMatmulAlgo_t* preferred) {
   auto plan = std::make_unique<GemmPlan>();
   BLOOM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   set_attr(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, static_cast<int32_t>(CUBLAS_OP_T));
@@ -70,7 +65,108 @@ std::unique_ptr<GemmPlan> make_gemm_plan(cublasLtHandle_t handle, const GemmShap
     plan->status = CUBLAS_STATUS_NOT_SUPPORTED;
   plan->ok = plan->status == CUBLAS_STATUS_SUCCESS;
   if (plan->ok) plan->algo = result.algo;
+  if (plan->ok && preferred) {
+    cublasLtMatmulHeuristicResult_t check{};
+    if (cublasLtMatmulAlgoCheck(handle, plan->desc, plan->a, plan->b, plan->d, plan->d, preferred,
+                                &check) == CUBLAS_STATUS_SUCCESS &&
+        check.workspaceSize <= s.workspace) {
+      plan->algo = *preferred;
+      plan->tuned = true;
+    }
+  }
   return plan;
+}
+
+// Times the heuristic's top candidates on the call's operands (one untimed run, then the best of
+// two timed runs each) and keeps the fastest in plan.algo.
+void tune(cublasLtHandle_t handle, GemmPlan& plan, const GemmShape& s, const GemmOperands& ops,
+          void* workspace, cudaStream_t stream) {
+  constexpr int kCandidates = 6;
+  cublasLtMatmulPreference_t pref = nullptr;
+  BLOOM_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  cublasLtMatmulHeuristicResult_t results[kCandidates];
+  int returned = 0;
+  const uint64_t ws = s.workspace;
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                       sizeof(ws));
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
+      handle, plan.desc, plan.a, plan.b, plan.d, plan.d, pref, kCandidates, results, &returned);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || returned < 2) return;
+  cudaEvent_t e0 = nullptr, e1 = nullptr;
+  BLOOM_CUDA_CHECK(cudaEventCreate(&e0));
+  BLOOM_CUDA_CHECK(cudaEventCreate(&e1));
+  float best_ms = 0.0f;
+  cublasLtMatmulAlgo_t best = plan.algo;
+  for (int i = 0; i < returned; ++i) {
+    if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    plan.algo = results[i].algo;
+    float ms = -1.0f;
+    for (int rep = 0; rep < 3; ++rep) {
+      cudaEventRecord(e0, stream);
+      const float alpha = 1.0f, beta = 0.0f;
+      if (cublasLtMatmul(handle, plan.desc, &alpha, ops.a, plan.a, ops.b, plan.b, &beta, ops.d,
+                         plan.d, ops.d, plan.d, &plan.algo, workspace, s.workspace, stream) !=
+          CUBLAS_STATUS_SUCCESS) {
+        ms = -1.0f;
+        break;
+      }
+      cudaEventRecord(e1, stream);
+      cudaEventSynchronize(e1);
+      float t = 0.0f;
+      cudaEventElapsedTime(&t, e0, e1);
+      if (rep > 0 && (ms < 0.0f || t < ms)) ms = t;  // rep 0 warms up
+    }
+    if (ms > 0.0f && (best_ms == 0.0f || ms < best_ms)) {
+      best_ms = ms;
+      plan.tuned = true;
+      best = results[i].algo;
+    }
+  }
+  plan.algo = best;
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  BLOOM_CUDA_CHECK(cudaGetLastError());
+}
+
+int64_t bucket_of(int64_t n) {
+  int64_t b = 1;
+  while (b < n) b <<= 1;
+  return b;
+}
+
+}  // namespace
+
+GemmPlan::~GemmPlan() {
+  if (d) cublasLtMatrixLayoutDestroy(d);
+  if (b) cublasLtMatrixLayoutDestroy(b);
+  if (a) cublasLtMatrixLayoutDestroy(a);
+  if (desc) cublasLtMatmulDescDestroy(desc);
+}
+
+GemmPlans& gemm_plans() {
+  static GemmPlans plans;
+  return plans;
+}
+
+GemmPlan& GemmPlans::get(cublasLtHandle_t handle, const GemmShape& s, bool tune_now,
+                         const GemmOperands& ops, void* workspace, cudaStream_t stream) {
+  auto it = plans_.find(s);
+  if (it != plans_.end()) return *it->second;
+  constexpr size_t kMaxPlans = 1024;  // distinct token counts keep adding shapes: bound the cache
+  if (plans_.size() >= kMaxPlans) plans_.clear();
+  GemmShape bucket = s;
+  bucket.n = bucket_of(s.n);
+  auto tuned = tuned_.find(bucket);
+  auto plan = make_plan(handle, s, tuned == tuned_.end() ? nullptr : &tuned->second);
+  if (plan->ok && tune_now && tuned == tuned_.end()) {
+    if (ops.bias) set_attr(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, ops.bias);
+    if (ops.a_scale) set_attr(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, ops.a_scale);
+    if (ops.b_scale) set_attr(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, ops.b_scale);
+    tune(handle, *plan, s, ops, workspace, stream);
+    tuned_[bucket] = plan->algo;
+  }
+  return *plans_.emplace(s, std::move(plan)).first->second;
 }
 
 void run_gemm_plan(cublasLtHandle_t handle, GemmPlan& p, const GemmOperands& o, void* workspace,

@@ -8,11 +8,6 @@
 //   3. no scales: the raw product written as bf16 into y's memory (same element size; bf16 has
 //      fp32's range, and 8 mantissa bits, finer than e4m3's 3), then one kernel scales, adds the
 //      bias, applies GELU and writes y's dtype in place.
-#include <map>
-#include <memory>
-#include <mutex>
-#include <tuple>
-
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/gemm_plan.cuh"
 #include "kernels/cuda/ops_cuda.h"
@@ -21,40 +16,7 @@ namespace bloom::ops::cuda {
 
 namespace {
 
-enum class Way { OuterFused = 1, OuterThenKernel = 2, UnscaledThenKernel = 3 };
-
-struct Fp8Key {
-  int device;
-  cudaDataType_t d_type;
-  Way way;
-  cublasLtEpilogue_t epilogue;
-  int64_t m, n, k;
-  bool operator<(const Fp8Key& o) const {
-    return std::tie(device, d_type, way, epilogue, m, n, k) <
-           std::tie(o.device, o.d_type, o.way, o.epilogue, o.m, o.n, o.k);
-  }
-};
-
-std::mutex g_mutex;
-std::map<Fp8Key, std::unique_ptr<GemmPlan>> g_plans;
-constexpr size_t kMaxPlans = 1024;
-
-GemmPlan& plan_for(cublasLtHandle_t handle, const Fp8Key& key, size_t workspace) {
-  auto it = g_plans.find(key);
-  if (it != g_plans.end()) return *it->second;
-  if (g_plans.size() >= kMaxPlans) g_plans.clear();
-  GemmShape s;
-  s.ab_type = CUDA_R_8F_E4M3;
-  s.d_type = key.way == Way::UnscaledThenKernel ? CUDA_R_16BF : key.d_type;
-  s.bias_type = key.d_type;
-  s.epilogue = key.epilogue;
-  s.m = key.m;
-  s.n = key.n;
-  s.k = key.k;
-  s.outer_vector_scales = key.way != Way::UnscaledThenKernel;
-  s.workspace = workspace;
-  return *g_plans.emplace(key, make_gemm_plan(handle, s)).first->second;
-}
+enum class Way { OuterFused, OuterThenKernel, UnscaledThenKernel };
 
 __device__ __forceinline__ float gelu(float v) {
   return 0.5f * v * (1.0f + tanhf(0.79788456f * v * (1.0f + 0.044715f * v * v)));
@@ -116,13 +78,24 @@ void linear_fp8(Context& ctx, const Fp8Matrix& x, const Fp8Matrix& w, const Tens
   auto handle = static_cast<cublasLtHandle_t>(ctx.cublaslt());
   const cudaDataType_t d_type = y.dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_16F;
 
-  std::lock_guard<std::mutex> lock(g_mutex);
+  GemmPlans& plans = gemm_plans();
+  std::lock_guard<std::mutex> lock(plans.mutex());
   for (Way way : {Way::OuterFused, Way::OuterThenKernel, Way::UnscaledThenKernel}) {
     if (way == Way::OuterFused && (fused == CUBLASLT_EPILOGUE_DEFAULT || !fuse_ok)) continue;
-    const cublasLtEpilogue_t epi = way == Way::OuterFused ? fused : CUBLASLT_EPILOGUE_DEFAULT;
-    GemmPlan& plan = plan_for(handle, {ctx.cuda_device(), d_type, way, epi, N, T, K},
-                              ctx.gemm_workspace_size());
-    if (!plan.ok) continue;
+    GemmShape shape;
+    shape.device = ctx.cuda_device();
+    shape.ab_type = CUDA_R_8F_E4M3;
+    shape.d_type = way == Way::UnscaledThenKernel ? CUDA_R_16BF : d_type;
+    shape.bias_type = d_type;
+    shape.epilogue = way == Way::OuterFused ? fused : CUBLASLT_EPILOGUE_DEFAULT;
+    shape.m = N;
+    shape.n = T;
+    shape.k = K;
+    shape.outer_vector_scales = way != Way::UnscaledThenKernel;
+    shape.align_a = alignment_of(w.q.data);
+    shape.align_b = alignment_of(x.q.data);
+    shape.align_d = alignment_of(y.data);
+    shape.workspace = ctx.gemm_workspace_size();
     GemmOperands ops;
     ops.a = w.q.data;
     ops.b = x.q.data;
@@ -132,6 +105,9 @@ void linear_fp8(Context& ctx, const Fp8Matrix& x, const Fp8Matrix& w, const Tens
       ops.b_scale = x.scale.data;
     }
     if (way == Way::OuterFused && has_bias) ops.bias = bias.data;
+    GemmPlan& plan = plans.get(handle, shape, ctx.tune_gemms(), ops, ctx.gemm_workspace(),
+                               stream_of(ctx));
+    if (!plan.ok) continue;
     run_gemm_plan(handle, plan, ops, ctx.gemm_workspace(), ctx.gemm_workspace_size(),
                   stream_of(ctx));
     if (way != Way::OuterFused && (has_bias || gelu_on || way == Way::UnscaledThenKernel))
