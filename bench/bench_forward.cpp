@@ -109,14 +109,11 @@ int main(int argc, char** argv) {
     Workspace ws = Workspace::make(c, w.plan, w.dtype, dev, lim);
     // Warm-up (GEMM tuning on one batch of each size class, as the runner does at start-up),
     // then the first batch once more, then the timed pass over all of them.
-    const auto tw = Clock::now();
-    std::vector<PackedBatch> warm;
-    for (size_t i : warmup_batches(batches)) warm.push_back(pack(batches[i], data));
-    std::vector<const PackedBatch*> warm_ptrs;
-    for (const PackedBatch& p : warm) warm_ptrs.push_back(&p);
-    if (std::getenv("BLOOM_NO_TUNING") == nullptr) bloom_warmup(w, warm_ptrs, ws, *comm, ctx);
-    std::printf("warm-up: %zu size classes in %.3f s%s\n", warm.size(), seconds_since(tw),
-                std::getenv("BLOOM_NO_TUNING") ? " (tuning off: BLOOM_NO_TUNING)" : "");
+    if (std::getenv("BLOOM_NO_TUNING") == nullptr)
+      std::printf("warm-up (GEMM tuning, %zu size classes): %.3f s\n",
+                  warmup_batches(batches).size(), warm_up(w, batches, data, ws, *comm, ctx));
+    else
+      std::printf("warm-up skipped (BLOOM_NO_TUNING): heuristic's first GEMM algorithms\n");
     evaluate_batch(w, batches[0], pack(batches[0], data), data, ws, *comm, ctx);
     const auto t0 = Clock::now();
     int64_t correct = 0;

@@ -1,6 +1,7 @@
 #include "runner/evaluate.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/check.h"
 
@@ -50,6 +51,19 @@ std::vector<size_t> warmup_batches(const std::vector<PlannedBatch>& batches) {
     out.push_back(i);
   }
   return out;
+}
+
+double warm_up(const BloomWeights& w, const std::vector<PlannedBatch>& batches,
+               const std::vector<TokenizedPassage>& data, Workspace& ws, Communicator& tp,
+               Context& ctx) {
+  if (ctx.device() != Device::CUDA || batches.empty()) return 0.0;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<PackedBatch> packed;
+  for (size_t i : warmup_batches(batches)) packed.push_back(pack(batches[i], data));
+  std::vector<const PackedBatch*> ptrs;
+  for (const PackedBatch& p : packed) ptrs.push_back(&p);
+  bloom_warmup(w, ptrs, ws, tp, ctx);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 std::vector<io::PassageResult> evaluate_batch(const BloomWeights& w, const PlannedBatch& plan,

@@ -29,6 +29,13 @@ WorkspaceLimits workspace_limits(const std::vector<PlannedBatch>& batches,
 /// (tokens rounded up to a power of two, the classes GEMM tuning keys on), in plan order.
 std::vector<size_t> warmup_batches(const std::vector<PlannedBatch>& batches);
 
+/// The start-up warm-up on the GPU: bloom_warmup over warmup_batches(batches), so cuBLASLt's
+/// algorithms are tuned before the timed evaluation. Returns the seconds it took (0 on the CPU,
+/// where there is nothing to tune). Every rank of a TP group calls it with the same batches.
+double warm_up(const BloomWeights& w, const std::vector<PlannedBatch>& batches,
+               const std::vector<TokenizedPassage>& data, Workspace& ws, Communicator& tp,
+               Context& ctx);
+
 /// Forward + score of one packed batch -> one result per passage (index = dataset row).
 std::vector<io::PassageResult> evaluate_batch(const BloomWeights& w, const PlannedBatch& plan,
                                               const PackedBatch& batch,
