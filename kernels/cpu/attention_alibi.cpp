@@ -9,7 +9,6 @@
 #include <cmath>
 #include <vector>
 
-#include "core/check.h"
 #include "kernels/cpu/ops_cpu.h"
 
 namespace bloom::ops::cpu {
@@ -31,15 +30,8 @@ float alibi_slope(int h, int n_head) {
 void attention_alibi(Context&, const Tensor& qkv, const Tensor& cu_seqlens,
                      const AttentionParams& p, Tensor& out) {
   const int NH = p.n_head_local, HD = p.head_dim;
-  const int64_t T = qkv.dim(0), B = cu_seqlens.numel() - 1;
-  BLOOM_CHECK(qkv.numel() == T * NH * 3 * HD && out.numel() == T * NH * HD && B >= 0,
-              "attention_alibi: qkv {} out {} with {} heads x {}", qkv.shape_str(),
-              out.shape_str(), NH, HD);
-  BLOOM_CHECK(p.head_offset + NH <= p.n_head_total, "attention_alibi: heads [{}, {}) of {}",
-              p.head_offset, p.head_offset + NH, p.n_head_total);
+  const int64_t B = cu_seqlens.numel() - 1;
   const int32_t* cu = cu_seqlens.data_as<int32_t>();
-  BLOOM_CHECK(cu[0] == 0 && cu[B] == T, "attention_alibi: cu_seqlens span [{}, {}) but T = {}",
-              cu[0], cu[B], T);
   const float* x = qkv.data_as<float>();
   float* o = out.data_as<float>();
   const int64_t ld_qkv = static_cast<int64_t>(NH) * 3 * HD, ld_out = static_cast<int64_t>(NH) * HD;
