@@ -251,12 +251,12 @@ void attention_alibi(Context& ctx, const Tensor& qkv, const Tensor& cu_seqlens,
   }
   std::vector<int32_t> cu;
   if (host_values(ctx, cu_seqlens, cu)) {
-    BLOOM_CHECK(cu.front() == 0 && cu.back() == T, "{}: cu_seqlens span [{}, {}) but T = {}",
-                op, cu.front(), cu.back(), T);
+    BLOOM_CHECK(cu.front() == 0 && cu.back() == T, "{}: cu_seqlens {} spans [{}, {}) but T = {}",
+                op, cu_seqlens.shape_str(), cu.front(), cu.back(), T);
     for (int64_t b = 0; b < B; ++b)
       BLOOM_CHECK(cu[b + 1] >= cu[b] && cu[b + 1] - cu[b] <= p.max_seqlen,
-                  "{}: cu_seqlens: sequence {} spans [{}, {}), max_seqlen is {}", op, b, cu[b],
-                  cu[b + 1], p.max_seqlen);
+                  "{}: cu_seqlens {}: sequence {} spans [{}, {}), max_seqlen is {}", op,
+                  cu_seqlens.shape_str(), b, cu[b], cu[b + 1], p.max_seqlen);
   }
   switch (ctx.device()) {
     case Device::CPU: return cpu::attention_alibi(ctx, qkv, cu_seqlens, p, out);
