@@ -30,6 +30,12 @@ std::vector<double> linear_reference(const std::vector<float>& x, const std::vec
   return y;
 }
 
+/// fp32 results on CUDA: 1e-4, the bound the CUDA linear has been held to since it was written:
+/// cuBLASLt's GELU epilogue is its own tanh (not documented to fp32 accuracy). CPU: 1e-5.
+double rtol_of(DType out, Device device) {
+  return out == DType::F32 && device == Device::CUDA ? 1e-4 : dtype_rtol(out);
+}
+
 struct LinearCase {
   int64_t T, K, N;
   bool bias, gelu, f32_out;
@@ -61,7 +67,7 @@ TEST_P(OpTest, Linear) {
          << " gelu=" << c.gelu << " out=" << dtype_name(out_t);
     expect_close(d_y.download(),
                  linear_reference(x, w, c.bias ? &bias : nullptr, c.gelu, c.T, c.K, c.N),
-                 dtype_rtol(out_t), what.str());
+                 rtol_of(out_t, device()), what.str());
   }
 }
 
@@ -79,7 +85,7 @@ TEST_P(OpTest, LinearGeluTails) {
   d_b.upload(br);
   d_y.poison();
   linear(ctx(), d_x.t, d_w.t, d_b.t, Activation::GeluTanh, d_y.t);
-  expect_close(d_y.download(), linear_reference(x, wr, &br, true, K, K, N), dtype_rtol(dt()),
+  expect_close(d_y.download(), linear_reference(x, wr, &br, true, K, K, N), rtol_of(dt(), device()),
                tag() + " GELU on [-20, 20]");
 }
 
