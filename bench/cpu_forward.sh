@@ -25,11 +25,16 @@ TOK=tests/data/bloom-style-50k/tokenization.jsonl
 ours=$("$B/bench/bench_forward" --model "$M" --tokens "$TOK" --passages "$N" --batch-size 16 \
   --max-tokens 4096 --repeat "$R")
 echo "$ours" | grep -v RESULT
-hf="RESULT hf_seconds=0"
-if [ "${HF:-1}" = 1 ]; then
-  hf=$(python3 bench/hf_cpu_forward.py --model "$M" --tokens "$TOK" --passages "$N" 2>/dev/null)
-  echo "$hf" | grep -v RESULT
-fi
+# HF on 1 thread and on one thread per core; the faster counts (bench/hf_cpu_forward.py says
+# why). Prints the RESULT lines; the rest of HF's output goes to the terminal.
+hf_runs() {
+  [ "${HF:-1}" = 1 ] || return 0
+  for t in 1 "$(nproc)"; do
+    python3 bench/hf_cpu_forward.py "$@" --threads "$t" 2>/dev/null | tee >(grep -v RESULT >&2) |
+      grep RESULT
+  done
+}
+hf=$(hf_runs --model "$M" --tokens "$TOK" --passages "$N")
 
 echo "== 2. trained fixture, all of LAMBADA: runner $B/runner/runner bench/trained-bloom-cpu.yaml"
 walls=()
@@ -39,22 +44,20 @@ for ((i = 0; i < R; ++i)); do
   walls+=("$t0:$EPOCHREALTIME")
   echo "$log" | grep -E "accuracy" | sed 's/.*\] //'
 done
-hf2="RESULT hf_seconds=0"
-if [ "${HF:-1}" = 1 ]; then
-  hf2=$(python3 bench/hf_cpu_forward.py --model tests/data/trained-bloom \
-    --tokens tests/data/tiny-bloom/tokenization.jsonl --passages 5153 2>/dev/null)
-  echo "$hf2" | grep -v RESULT
-fi
+hf2=$(hf_runs --model tests/data/trained-bloom --tokens tests/data/tiny-bloom/tokenization.jsonl \
+  --passages 5153)
 
 python3 - "$ours" "$hf" "$hf2" "${walls[@]}" <<'PY'
 import re, statistics, sys
 g = lambda s, k: float(re.search(k + r"=([0-9.]+)", s).group(1))
-ours, hf, hf2, walls = sys.argv[1], sys.argv[2], sys.argv[3], [
-    float(w.split(":")[1]) - float(w.split(":")[0]) for w in sys.argv[4:]]
-print(f"ratios, 1. bloom-560m: ours / sgemm = {g(ours, 'gflops') / g(ours, 'sgemm_gflops'):.2f} (target >= 0.70)"
-      + (f"; HF / ours = {g(hf, 'hf_seconds') / g(ours, 'ours_seconds'):.1f}x" if g(hf, 'hf_seconds') else ""))
+hf_best = lambda s: min((g(l, "hf_seconds") for l in s.splitlines() if "RESULT" in l), default=0)
+ours, hf, hf2 = sys.argv[1], hf_best(sys.argv[2]), hf_best(sys.argv[3])
+walls = [float(w.split(":")[1]) - float(w.split(":")[0]) for w in sys.argv[4:]]
+print(f"ratios, 1. bloom-560m: ours / sgemm = {g(ours, 'gflops') / g(ours, 'sgemm_gflops'):.2f} "
+      "(target >= 0.70)" + (f"; HF (faster run) {hf:.1f} s, HF / ours = "
+                            f"{hf / g(ours, 'ours_seconds'):.1f}x" if hf else ""))
 w = statistics.median(walls)
 print(f"ratios, 2. trained fixture: runner wall median {w:.1f} s of {len(walls)} "
       f"({', '.join(f'{x:.1f}' for x in walls)}) (target < 40 s)"
-      + (f"; HF forward {g(hf2, 'hf_seconds'):.1f} s, HF / ours = {g(hf2, 'hf_seconds') / w:.1f}x" if g(hf2, 'hf_seconds') else ""))
+      + (f"; HF (faster run) forward {hf2:.1f} s, HF / ours = {hf2 / w:.1f}x" if hf2 else ""))
 PY
