@@ -1,11 +1,17 @@
 // bench_forward: the forward + scoring rate of our engine on LAMBADA passages, next to the
 // machine's own GEMM rate (sgemm on CPU), in GFLOP/s counted as 2 x body parameters x tokens.
 //   bench_forward --model DIR --tokens FILE.jsonl [--backend cpu|cuda] [--dtype fp32|fp16|bf16]
-//                 [--passages N] [--batch-size B] [--max-tokens T]
+//                 [--passages N] [--batch-size B] [--max-tokens T] [--repeat R]
 //                 [--profile GEMM_TFLOPS,COPY_TBPS]
+// FILE.jsonl holds context_ids/target_ids per passage (tests/data/*/tokenization.jsonl).
+// The timed pass runs R times (default 3) and the median counts. On the CPU, OpenBLAS's sgemm
+// 1024^3 (with its own threads) is timed R times before and R times after ours, interleaved
+// with nothing else, and its median is the baseline: on a shared machine a single baseline
+// run taken while another job runs makes the ratio meaningless. On the GPU the runner's
+// start-up warm-up (GEMM tuning) runs first, as in a real run; BLOOM_NO_TUNING=1 skips it.
 // --profile: one more pass with per-op timing (core/op_profile.h), printed as a table of each
 // op's time beside its floor: FLOPs at GEMM_TFLOPS for GEMMs, bytes at COPY_TBPS for the rest.
-// FILE.jsonl holds context_ids/target_ids per passage (tests/data/*/tokenization.jsonl).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,9 +22,9 @@
 #include <cblas.h>
 #include <nlohmann/json.hpp>
 
+#include "core/check.h"
 #include "core/op_profile.h"
 #include "engine/bloom.h"
-#include "core/check.h"
 #include "io/checkpoint.h"
 #include "runner/batching.h"
 #include "runner/evaluate.h"
@@ -32,15 +38,28 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-double sgemm_gflops(int n) {
-  std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// GFLOP/s of `trials` timings of 3 products of n^3 each (after one warm-up product).
+std::vector<double> sgemm_gflops(int n, int trials) {
+  std::vector<float> a(static_cast<size_t>(n) * n), b(a.size(), 0.25f), c(a.size());
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i % 13) * 0.01f;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
-  const int reps = 3;
-  const auto t0 = Clock::now();
-  for (int r = 0; r < reps; ++r)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
-  return 2.0 * n * n * n * reps / seconds_since(t0) / 1e9;
+  auto product = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.f, a.data(), n, b.data(), n,
+                0.f, c.data(), n);
+  };
+  product();
+  std::vector<double> rates;
+  for (int t = 0; t < trials; ++t) {
+    const auto t0 = Clock::now();
+    for (int r = 0; r < 3; ++r) product();
+    rates.push_back(2.0 * n * n * n * 3 / seconds_since(t0) / 1e9);
+  }
+  return rates;
 }
 
 // The profiled pass's table: op, calls, seconds, share, rate, floor, time / floor.
@@ -68,7 +87,7 @@ void print_profile(const OpProfile& prof, double wall, double gemm_tflops, doubl
 
 int main(int argc, char** argv) {
   std::string model, tokens, backend = "cpu", dtype = "fp32";
-  int64_t passages = 64, batch_size = 16, max_tokens = 4096;
+  int64_t passages = 64, batch_size = 16, max_tokens = 4096, repeat = 3;
   double prof_gemm = 0.0, prof_copy = 0.0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -79,6 +98,7 @@ int main(int argc, char** argv) {
     else if (k == "--passages") passages = std::stoll(v);
     else if (k == "--batch-size") batch_size = std::stoll(v);
     else if (k == "--max-tokens") max_tokens = std::stoll(v);
+    else if (k == "--repeat") repeat = std::max<int64_t>(1, std::stoll(v));
     else if (k == "--profile") std::sscanf(v.c_str(), "%lf,%lf", &prof_gemm, &prof_copy);
     else { std::fprintf(stderr, "unknown option %s\n", k.c_str()); return 2; }
   }
@@ -98,6 +118,8 @@ int main(int argc, char** argv) {
     for (const auto& d : data) lengths.push_back(d.n_tokens()), total += d.n_tokens();
     const BloomConfig c = BloomConfig::from_file(model + "/config.json");
     const Device dev = backend == "cuda" ? Device::CUDA : Device::CPU;
+    const int trials = static_cast<int>(repeat);
+    std::vector<double> sgemm = dev == Device::CPU ? sgemm_gflops(1024, trials) : std::vector<double>{};
     Context ctx(dev);
     auto comm = make_local_communicator();
     const auto tl = Clock::now();
@@ -107,32 +129,35 @@ int main(int argc, char** argv) {
     const auto batches = plan_batches(lengths, batch_size, max_tokens, 1);
     const WorkspaceLimits lim = workspace_limits(batches, data, w.plan.vocab_local);
     Workspace ws = Workspace::make(c, w.plan, w.dtype, dev, lim);
-    // Warm-up (GEMM tuning on one batch of each size class, as the runner does at start-up),
-    // then the first batch once more, then the timed pass over all of them.
+    // The runner's start-up warm-up (GEMM tuning on the GPU), the first batch once, then the
+    // timed passes over all of them.
     if (std::getenv("BLOOM_NO_TUNING") == nullptr)
       std::printf("warm-up (GEMM tuning, %zu size classes): %.3f s\n",
                   warmup_batches(batches).size(), warm_up(w, batches, data, ws, *comm, ctx));
     else
-      std::printf("warm-up skipped (BLOOM_NO_TUNING): heuristic's first GEMM algorithms\n");
+      std::printf("warm-up skipped (BLOOM_NO_TUNING): the heuristic's first GEMM algorithms\n");
     evaluate_batch(w, batches[0], pack(batches[0], data), data, ws, *comm, ctx);
-    const auto t0 = Clock::now();
+    std::vector<double> secs;
     int64_t correct = 0;
-    for (const auto& b : batches)
-      for (const auto& r : evaluate_batch(w, b, pack(b, data), data, ws, *comm, ctx)) correct += r.correct;
-    ctx.synchronize();
-    const double s = seconds_since(t0);
+    for (int r = 0; r < trials; ++r) {
+      const auto t0 = Clock::now();
+      correct = 0;
+      for (const auto& b : batches)
+        for (const auto& res : evaluate_batch(w, b, pack(b, data), data, ws, *comm, ctx)) correct += res.correct;
+      ctx.synchronize();
+      secs.push_back(seconds_since(t0));
+    }
+    const double s = median(secs);
     const double flops = 2.0 * static_cast<double>(c.body_params()) * static_cast<double>(total);
     std::printf("model %s: %lld layers, hidden %lld, vocab %lld, %.3g body params\n", model.c_str(),
                 (long long)c.n_layer, (long long)c.hidden, (long long)c.vocab, (double)c.body_params());
     std::printf("load: %.2f s\n", load_s);
-    std::printf("ours (%s %s): %lld passages, %lld tokens, %zu batches in %.3f s = %.1f tokens/s, "
-                "%.1f GFLOP/s (body)\n", backend.c_str(), dtype.c_str(), (long long)data.size(),
-                (long long)total, batches.size(), s, total / s, flops / s / 1e9);
-    if (dev == Device::CPU) {
-      const double g = sgemm_gflops(1024);
-      std::printf("sgemm 1024^3 (OpenBLAS, same process): %.1f GFLOP/s; ours / sgemm = %.2f\n", g,
-                  flops / s / 1e9 / g);
-    }
+    std::printf("ours (%s %s): %lld passages, %lld tokens, %zu batches, %lld correct; median of %d "
+                "passes %.3f s (min %.3f, max %.3f) = %.1f tokens/s, %.1f GFLOP/s (body)\n",
+                backend.c_str(), dtype.c_str(), (long long)data.size(), (long long)total,
+                batches.size(), (long long)correct, trials, s,
+                *std::min_element(secs.begin(), secs.end()),
+                *std::max_element(secs.begin(), secs.end()), total / s, flops / s / 1e9);
     if (prof_gemm > 0.0 && prof_copy > 0.0) {
       OpProfile prof;
       ctx.set_profile(&prof);
@@ -145,7 +170,20 @@ int main(int argc, char** argv) {
                   batches.size(), wall);
       print_profile(prof, wall, prof_gemm, prof_copy);
     }
-    std::printf("RESULT ours_seconds=%.4f tokens=%lld gflops=%.2f\n", s, (long long)total, flops / s / 1e9);
+    if (dev == Device::CPU) {
+      for (double g : sgemm_gflops(1024, trials)) sgemm.push_back(g);
+      const double g = median(sgemm);
+      std::printf("sgemm 1024^3 (OpenBLAS, %d threads, same process): median of %zu trials %.1f "
+                  "GFLOP/s (min %.1f, max %.1f); ours / sgemm = %.2f\n",
+                  openblas_get_num_threads(), sgemm.size(), g,
+                  *std::min_element(sgemm.begin(), sgemm.end()),
+                  *std::max_element(sgemm.begin(), sgemm.end()), flops / s / 1e9 / g);
+      std::printf("RESULT ours_seconds=%.4f tokens=%lld gflops=%.2f sgemm_gflops=%.2f\n", s,
+                  (long long)total, flops / s / 1e9, g);
+    } else {
+      std::printf("RESULT ours_seconds=%.4f tokens=%lld gflops=%.2f\n", s, (long long)total,
+                  flops / s / 1e9);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """HF transformers' fp32 forward on the CPU over the same passages as bench_forward.
 
-  hf_cpu_forward.py --model DIR --tokens tokenization.jsonl --passages N
+  hf_cpu_forward.py --model DIR --tokens tokenization.jsonl --passages N [--threads T]
 Each passage (context + target) is one unpadded sequence (HF's best case: no padding work);
-prints seconds, tokens/s and GFLOP/s counted as 2 x body params x tokens.
+prints seconds, tokens/s and GFLOP/s counted as 2 x body params x tokens. --threads sets
+torch's intra-op threads (default: torch's own choice, one per core). On a machine shared with
+other work torch's threads wait on each other (seen: 6x slower on 2 threads than on 1), so
+bench/cpu_forward.sh runs both and counts HF's faster run.
 """
 import argparse
 import json
@@ -16,7 +19,10 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--model")
 ap.add_argument("--tokens")
 ap.add_argument("--passages", type=int, default=64)
+ap.add_argument("--threads", type=int, default=0)
 a = ap.parse_args()
+if a.threads > 0:
+    torch.set_num_threads(a.threads)
 rows = [json.loads(l) for _, l in zip(range(a.passages), open(a.tokens))]
 model = BloomForCausalLM.from_pretrained(a.model, dtype=torch.float32).eval()
 c = model.config

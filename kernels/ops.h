@@ -1,8 +1,11 @@
 // Device-neutral entry points of every op. Each op is declared three times with the same
-// parameter list: here (bloom::ops, dispatching on the device of its tensors), in
-// kernels/cpu/<op>.cpp (bloom::ops::cpu, the plain-loop reference) and in
-// kernels/cuda/<op>.cu (bloom::ops::cuda). Shapes: T tokens (packed, no padding), H hidden
-// (local to this TP rank where marked _local), V vocab rows, R scored rows.
+// parameter list: here (bloom::ops: kernels/dispatch.cpp checks the op's contract, then
+// switches on the context's device), in kernels/cpu/<op>.cpp (bloom::ops::cpu, the fp32
+// reference) and in kernels/cuda/<op>.cu (bloom::ops::cuda). Shapes: T tokens (packed, no
+// padding), H hidden (local to this TP rank where marked _local), V vocab rows, R scored rows.
+// Tensors live on the context's device. Dtypes: fp32 on the CPU; F32, F16 or BF16 on CUDA, one
+// per call (linear may write F32 logits; logits_stats is fp32 on both); indices are I32.
+// Violations throw bloom::Error naming the op and the tensor.
 // All math accumulates in fp32; layer-norm statistics and softmax are fp32 on every dtype.
 #pragma once
 

@@ -1,5 +1,6 @@
-// CPU reference ops (bloom::ops::cpu): the same signatures as kernels/ops.h. Plain loops with
-// fp32 accumulation (OpenBLAS sgemm for linear); they define correctness. fp32 tensors only.
+// CPU reference ops (bloom::ops::cpu): the same signatures as kernels/ops.h, one op per
+// kernels/cpu/<op>.cpp. fp32 tensors only; they assume the arguments passed the op's contract
+// in kernels/dispatch.cpp. fp32 accumulation (OpenBLAS sgemm for the products).
 #pragma once
 
 #include "kernels/ops.h"

@@ -1,6 +1,7 @@
 // Shared helpers of the CUDA ops (included by kernels/cuda/*.cu only, never by host headers):
-// launch checks naming the op, tensor argument checks, dtype conversion float <-> {float, __half, __nv_bfloat16}, 16-byte vector packs,
-// warp/block reductions and a dtype -> C++ type dispatcher.
+// launch checks naming the op, a dtype -> C++ type dispatcher, dtype conversion
+// float <-> {float, __half, __nv_bfloat16}, 16-byte vector packs, warp/block reductions, and the
+// row copy of embedding and gather_rows. Argument checks live in kernels/dispatch.cpp.
 #pragma once
 
 #include <cstdint>
@@ -37,30 +38,15 @@ inline void check_launch(const Context& ctx, const char* op) {
   }
 }
 
-/// Host-side argument check shared by every op: a CUDA tensor of the context's kind, non-null
-/// when non-empty. Under BLOOM_SYNC_CHECK also verifies that the memory lives on ctx's device.
-inline void check_cuda_tensor(const Context& ctx, const Tensor& t, const char* name,
-                              const char* op) {
-  BLOOM_CHECK(ctx.device() == Device::CUDA, "{}: context is not a CUDA context", op);
-  BLOOM_CHECK(t.device == Device::CUDA, "{}: {} must be a CUDA tensor, got {}", op, name,
-              t.shape_str());
-  BLOOM_CHECK(t.numel() == 0 || t.data != nullptr, "{}: {} {} has no data", op, name,
-              t.shape_str());
-  if (ctx.sync_check() && t.data != nullptr) {
-    cudaPointerAttributes attr{};
-    BLOOM_CUDA_CHECK(cudaPointerGetAttributes(&attr, t.data));
-    BLOOM_CHECK(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged,
-                "{}: {} is not device memory", op, name);
-    BLOOM_CHECK(attr.type == cudaMemoryTypeManaged || attr.device == ctx.cuda_device(),
-                "{}: {} lives on device {} but the context uses device {}", op, name,
-                attr.device, ctx.cuda_device());
-  }
-}
-
 /// True when p is aligned to `bytes` (a power of two).
 inline bool is_aligned(const void* p, size_t bytes) {
   return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0;
 }
+
+/// dst[r, :] = src[idx[r] - idx_offset, :] if that row of src exists, else bytes `fill`.
+/// src [S, W], idx [R] i32, dst [R, W], one dtype (kernels/cuda/copy_rows.cu).
+void copy_rows(Context& ctx, const Tensor& src, const Tensor& idx, int64_t idx_offset,
+               unsigned char fill, Tensor& dst);
 
 /// Calls f(T{}) with T the C++ element type of a floating dtype (float, __half, __nv_bfloat16).
 template <typename F>

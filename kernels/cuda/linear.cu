@@ -195,22 +195,8 @@ void launch_bias_act(Context& ctx, Tensor& y, const Tensor& bias, bool has_bias,
 void linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, Activation act,
             Tensor& y) {
   const char* op = "linear";
-  check_cuda_tensor(ctx, x, "x", op);
-  check_cuda_tensor(ctx, w, "w", op);
-  check_cuda_tensor(ctx, y, "y", op);
-  const bool has_bias = bias.data != nullptr && bias.numel() > 0;
-  if (has_bias) check_cuda_tensor(ctx, bias, "bias", op);
-  BLOOM_CHECK(x.rank >= 1 && w.rank == 2 && x.dim(-1) == w.dim(1) && w.dim(1) > 0,
-              "linear: x {} and w {} do not match ([T, K] and [N, K])", x.shape_str(),
-              w.shape_str());
+  const bool has_bias = bias.numel() > 0;
   const int64_t K = w.dim(1), N = w.dim(0), T = x.numel() / K;
-  BLOOM_CHECK(y.numel() == T * N && y.dim(-1) == N, "linear: y {} for x {} and w {}",
-              y.shape_str(), x.shape_str(), w.shape_str());
-  BLOOM_CHECK(w.dtype == x.dtype && (y.dtype == x.dtype || y.dtype == DType::F32),
-              "linear: x {} w {} y {}: x and w share a dtype; y has it or f32", x.shape_str(),
-              w.shape_str(), y.shape_str());
-  BLOOM_CHECK(!has_bias || (bias.numel() == N && bias.dtype == x.dtype),
-              "linear: bias {} for w {}", bias.shape_str(), w.shape_str());
   if (T == 0 || N == 0) return;
 
   const bool gelu = act == Activation::GeluTanh;

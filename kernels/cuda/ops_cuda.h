@@ -1,8 +1,10 @@
 // CUDA versions of the ops (bloom::ops::cuda): the same signatures and semantics as
-// kernels/ops.h, one op per kernels/cuda/<op>.cu. Tensors must live on the context's device;
+// kernels/ops.h, one op per kernels/cuda/<op>.cu. They assume the arguments passed the op's
+// contract in kernels/dispatch.cpp (devices, dtypes, shapes, aliasing) and the limits below;
 // work is queued on ctx's stream (asynchronous unless BLOOM_SYNC_CHECK is set).
 // Floating tensors may be F32, F16 or BF16 (one dtype per call, except linear's F32 output);
-// all arithmetic accumulates in fp32.
+// all arithmetic accumulates in fp32. A build without CUDA links kernels/no_cuda.cpp instead,
+// whose functions say so.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,11 @@
 #include "kernels/ops.h"
 
 namespace bloom::ops::cuda {
+
+/// Launch limits the contract checks on CUDA: grid dims y and z (attention: heads, sequences)
+/// and the head dim the attention kernels hold in registers (8 values per lane of a warp).
+constexpr int64_t kMaxGridDimYZ = 65535;
+constexpr int kAttentionMaxHeadDim = 256;
 
 void embedding(Context& ctx, const Tensor& table, const Tensor& ids, int64_t vocab_offset,
                Tensor& out);

@@ -40,7 +40,8 @@ TEST(Tensor, ViewsAndChecks) {
   EXPECT_THROW(t.view({5, 5}), Error);
   EXPECT_THROW(t.data_as<int32_t>(), Error);
   EXPECT_THROW(buf.tensor(DType::F32, {7, 4}), Error);
-  EXPECT_THROW(parse_dtype("fp8"), Error);
+  EXPECT_THROW(parse_dtype("fp4"), Error);
+  EXPECT_EQ(parse_dtype("fp8"), DType::F8E4M3);
 }
 
 }  // namespace
