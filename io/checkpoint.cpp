@@ -1,8 +1,9 @@
-// Checkpoint: a BLOOM checkpoint folder (single file or HF shards) behind canonical tensor names,
-// with whole, row-block and column-block reads. See checkpoint.h for the name map and layouts.
+// Checkpoint: named tensors over safetensors files, torch.save files or raw files, with whole,
+// row-block, column-block and box reads. See checkpoint.h for the formats.
 #include "io/checkpoint.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,16 +17,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kPrefix = "transformer.";
-constexpr const char* kSingleFile = "model.safetensors";
-constexpr const char* kIndexFile = "model.safetensors.index.json";
+constexpr const char* kSafetensorsFile = "model.safetensors";
+constexpr const char* kSafetensorsIndex = "model.safetensors.index.json";
+constexpr const char* kBinFile = "pytorch_model.bin";
+constexpr const char* kBinIndex = "pytorch_model.bin.index.json";
 
-std::string strip_prefix(const std::string& name) {
-  const std::string prefix = kPrefix;
-  return name.compare(0, prefix.size(), prefix) == 0 ? name.substr(prefix.size()) : name;
-}
-
-// shard file -> tensor names stored in it, from model.safetensors.index.json.
+// shard file -> tensor names stored in it, from an index's weight_map.
 std::map<std::string, std::vector<std::string>> read_index(const std::string& path) {
   std::ifstream in(path);
   BLOOM_CHECK(in.good(), "{}: cannot open", path);
@@ -35,7 +32,7 @@ std::map<std::string, std::vector<std::string>> read_index(const std::string& pa
   } catch (const nlohmann::json::exception& e) {
     BLOOM_FAIL("{}: not valid JSON: {}", path, e.what());
   }
-  auto wm = j.find("weight_map");
+  auto wm = j.is_object() ? j.find("weight_map") : j.end();
   BLOOM_CHECK(j.is_object() && wm != j.end() && wm->is_object() && !wm->empty(),
               "{}: no \"weight_map\" object (tensor name -> shard file)", path);
   std::map<std::string, std::vector<std::string>> shards;
@@ -52,45 +49,17 @@ std::map<std::string, std::vector<std::string>> read_index(const std::string& pa
   return shards;
 }
 
+bool exists(const std::string& dir, const char* name) { return fs::exists(fs::path(dir) / name); }
+
 }  // namespace
 
-bool param_is_per_layer(Param p) {
-  switch (p) {
-    case Param::WordEmbeddings:
-    case Param::EmbLnWeight:
-    case Param::EmbLnBias:
-    case Param::LnFWeight:
-    case Param::LnFBias: return false;
-    default: return true;
+const char* checkpoint_format_name(CheckpointFormat f) {
+  switch (f) {
+    case CheckpointFormat::Safetensors: return "safetensors";
+    case CheckpointFormat::Bin: return "bin";
+    case CheckpointFormat::Raw: return "raw";
   }
-}
-
-std::string param_name(Param p, int layer) {
-  const bool per_layer = param_is_per_layer(p);
-  BLOOM_CHECK(per_layer ? layer >= 0 : layer == -1,
-              "param_name: parameter {} {} a layer index, got {}", static_cast<int>(p),
-              per_layer ? "needs" : "takes no", layer);
-  const std::string h = per_layer ? fmt::format("h.{}.", layer) : std::string();
-  switch (p) {
-    case Param::WordEmbeddings: return "word_embeddings.weight";
-    case Param::EmbLnWeight: return "word_embeddings_layernorm.weight";
-    case Param::EmbLnBias: return "word_embeddings_layernorm.bias";
-    case Param::Ln1Weight: return h + "input_layernorm.weight";
-    case Param::Ln1Bias: return h + "input_layernorm.bias";
-    case Param::QkvWeight: return h + "self_attention.query_key_value.weight";
-    case Param::QkvBias: return h + "self_attention.query_key_value.bias";
-    case Param::DenseWeight: return h + "self_attention.dense.weight";
-    case Param::DenseBias: return h + "self_attention.dense.bias";
-    case Param::Ln2Weight: return h + "post_attention_layernorm.weight";
-    case Param::Ln2Bias: return h + "post_attention_layernorm.bias";
-    case Param::FcWeight: return h + "mlp.dense_h_to_4h.weight";
-    case Param::FcBias: return h + "mlp.dense_h_to_4h.bias";
-    case Param::ProjWeight: return h + "mlp.dense_4h_to_h.weight";
-    case Param::ProjBias: return h + "mlp.dense_4h_to_h.bias";
-    case Param::LnFWeight: return "ln_f.weight";
-    case Param::LnFBias: return "ln_f.bias";
-  }
-  BLOOM_FAIL("param_name: unknown parameter {}", static_cast<int>(p));
+  return "?";
 }
 
 int64_t TensorInfo::numel() const {
@@ -101,112 +70,178 @@ int64_t TensorInfo::numel() const {
 
 // ---- opening ----------------------------------------------------------------------------------
 
-Checkpoint Checkpoint::open(const std::string& dir) {
+bool Checkpoint::has_safetensors(const std::string& dir) {
+  return exists(dir, kSafetensorsFile) || exists(dir, kSafetensorsIndex);
+}
+
+bool Checkpoint::has_bin(const std::string& dir) {
+  return exists(dir, kBinFile) || exists(dir, kBinIndex);
+}
+
+Checkpoint Checkpoint::open(const std::string& dir, const std::string& strip_prefix) {
+  BLOOM_CHECK(fs::is_directory(dir), "checkpoint folder {} does not exist", dir);
+  if (has_safetensors(dir)) return open_safetensors(dir, strip_prefix);
+  if (has_bin(dir)) return open_bin(dir, strip_prefix);
+  BLOOM_FAIL("{}: no {} or {} (safetensors), nor {} or {} (PyTorch)", dir, kSafetensorsFile,
+             kSafetensorsIndex, kBinFile, kBinIndex);
+}
+
+Checkpoint Checkpoint::open_safetensors(const std::string& dir, const std::string& strip_prefix) {
   Checkpoint ck;
   ck.dir_ = dir;
+  ck.prefix_ = strip_prefix;
+  ck.format_ = CheckpointFormat::Safetensors;
   BLOOM_CHECK(fs::is_directory(dir), "checkpoint folder {} does not exist", dir);
-  const fs::path single = fs::path(dir) / kSingleFile;
-  const fs::path index = fs::path(dir) / kIndexFile;
+  ck.open_indexed(kSafetensorsFile, kSafetensorsIndex, false);
+  return ck;
+}
 
-  if (fs::exists(single)) {  // HF prefers the single file too
-    ck.searched_ = single.string();
-    ck.files_.push_back(SafetensorsFile::open(single.string()));
-    for (const auto& e : ck.files_[0].entries()) ck.add_tensor(0, e.name);
-  } else if (fs::exists(index)) {
-    const auto shards = read_index(index.string());
-    ck.searched_ = index.string() + " and its shards";
-    const char* sep = " ";
-    for (const auto& [file, names] : shards) {
-      const fs::path shard = fs::path(dir) / file;
-      ck.searched_ += sep + file;
-      sep = ", ";
-      BLOOM_CHECK(fs::exists(shard), "{}: shard {} (holding tensor {}) does not exist",
-                  index.string(), shard.string(), names.front());
-      ck.files_.push_back(SafetensorsFile::open(shard.string()));
-      const SafetensorsFile& f = ck.files_.back();
-      for (const std::string& name : names) {
-        BLOOM_CHECK(f.find(name) != nullptr,
-                    "{}: says tensor {} is in {}, which has no such tensor", index.string(), name,
-                    f.path());
-        ck.add_tensor(ck.files_.size() - 1, name);
+Checkpoint Checkpoint::open_bin(const std::string& dir, const std::string& strip_prefix) {
+  Checkpoint ck;
+  ck.dir_ = dir;
+  ck.prefix_ = strip_prefix;
+  ck.format_ = CheckpointFormat::Bin;
+  BLOOM_CHECK(fs::is_directory(dir), "checkpoint folder {} does not exist", dir);
+  ck.open_indexed(kBinFile, kBinIndex, true);
+  return ck;
+}
+
+// A single file if present (HF prefers it too), else the index and every shard it names; only
+// the tensors the index names are taken from a shard.
+void Checkpoint::open_indexed(const std::string& single, const std::string& index_file,
+                              bool torch) {
+  const fs::path one = fs::path(dir_) / single;
+  const fs::path index = fs::path(dir_) / index_file;
+  auto open_file = [&](const std::string& path, const std::vector<std::string>* only) {
+    file_paths_.push_back(path);
+    if (torch) {
+      torch_files_.push_back(TorchFile::open(path));
+      const TorchFile& f = torch_files_.back();
+      auto add_one = [&](const TorchTensor& t) {
+        BLOOM_CHECK(t.is_float, "{}: tensor {} is stored as {}; BLOOM weights must be F32, F16 "
+                    "or BF16", path, t.name, t.storage_type);
+        add({"", t.name, path, t.file_offset, t.dtype, t.shape}, t.data);
+      };
+      if (!only) {
+        for (const TorchTensor& t : f.tensors()) add_one(t);
+        return;
       }
+      for (const std::string& name : *only) {
+        const TorchTensor* t = f.find(name);
+        BLOOM_CHECK(t != nullptr, "{}: says tensor {} is in {}, which has no such tensor",
+                    index.string(), name, path);
+        add_one(*t);
+      }
+      return;
     }
-  } else {
-    const bool has_bin = fs::exists(fs::path(dir) / "pytorch_model.bin") ||
-                         fs::exists(fs::path(dir) / "pytorch_model.bin.index.json");
-    BLOOM_FAIL("{}: no {} or {}{}", dir, kSingleFile, kIndexFile,
-               has_bin ? " (only PyTorch .bin weights: re-save them as safetensors, e.g. "
-                         "save_pretrained(dir, safe_serialization=True))"
-                       : "");
+    safetensors_.push_back(SafetensorsFile::open(path));
+    const SafetensorsFile& f = safetensors_.back();
+    auto add_one = [&](const SafetensorsEntry& e) {
+      DType t;
+      BLOOM_CHECK(dtype_from_safetensors(e.dtype, &t) && t != DType::I32,
+                  "{}: tensor {} has dtype {}; BLOOM weights must be F32, F16 or BF16", path,
+                  e.name, e.dtype);
+      add({"", e.name, path, f.file_offset(e), t, e.shape}, f.bytes(e));
+    };
+    if (!only) {
+      for (const SafetensorsEntry& e : f.entries()) add_one(e);
+      return;
+    }
+    for (const std::string& name : *only) {
+      const SafetensorsEntry* e = f.find(name);
+      BLOOM_CHECK(e != nullptr, "{}: says tensor {} is in {}, which has no such tensor",
+                  index.string(), name, path);
+      add_one(*e);
+    }
+  };
+
+  if (fs::exists(one)) {
+    searched_ = one.string();
+    open_file(one.string(), nullptr);
+    return;
+  }
+  BLOOM_CHECK(fs::exists(index), "{}: no {} or {}", dir_, single, index_file);
+  const auto shards = read_index(index.string());
+  searched_ = index.string() + " and its shards";
+  const char* sep = " ";
+  for (const auto& [file, names] : shards) {
+    const fs::path shard = fs::path(dir_) / file;
+    searched_ += sep + file;
+    sep = ", ";
+    BLOOM_CHECK(fs::exists(shard), "{}: shard {} (holding tensor {}) does not exist",
+                index.string(), shard.string(), names.front());
+    open_file(shard.string(), &names);
+  }
+}
+
+Checkpoint Checkpoint::open_raw(const std::string& dir, const std::vector<RawTensorSpec>& files) {
+  Checkpoint ck;
+  ck.dir_ = dir;
+  ck.format_ = CheckpointFormat::Raw;
+  ck.searched_ = dir;
+  ck.raw_files_.reserve(files.size());
+  for (const RawTensorSpec& s : files) {
+    BLOOM_CHECK(fs::exists(s.path), "{}: missing ({})", s.path, s.why);
+    ck.raw_files_.push_back(MappedFile::open(s.path));
+    const MappedFile& m = ck.raw_files_.back();
+    TensorInfo info{"", s.name, s.path, 0, s.dtype, s.shape};
+    BLOOM_CHECK(m.size() == info.nbytes(),
+                "{}: {} bytes, expected {} ({} x {} bytes of {}) ({})", s.path, m.size(),
+                info.nbytes(), shape_to_string(s.shape), dtype_size(s.dtype), dtype_name(s.dtype),
+                s.why);
+    ck.file_paths_.push_back(s.path);
+    ck.add(std::move(info), m.data());
   }
   return ck;
 }
 
-void Checkpoint::add_tensor(size_t file, const std::string& stored_name) {
-  const SafetensorsFile& f = files_[file];
-  const SafetensorsEntry* e = f.find(stored_name);
-  const size_t entry = static_cast<size_t>(e - f.entries().data());
-  DType t;
-  BLOOM_CHECK(dtype_from_safetensors(e->dtype, &t) && t != DType::I32,
-              "{}: tensor {} has dtype {}; BLOOM weights must be F32, F16 or BF16", f.path(),
-              stored_name, e->dtype);
-  const std::string name = strip_prefix(stored_name);
-  auto [it, inserted] = index_.emplace(name, Location{file, entry});
-  if (!inserted) {
-    const auto& other = files_[it->second.file];
-    BLOOM_FAIL(
-        "{}: tensor {} is also in {} as {} (the name with and without `{}` must not both "
-        "appear)",
-        f.path(), stored_name, other.path(), other.entries()[it->second.entry].name, kPrefix);
+void Checkpoint::add(TensorInfo info, const uint8_t* data) {
+  const std::string& stored = info.stored_name;
+  const bool prefixed = !prefix_.empty() && stored.compare(0, prefix_.size(), prefix_) == 0;
+  info.name = prefixed ? stored.substr(prefix_.size()) : stored;
+  auto [it, fresh] = index_.emplace(info.name, entries_.size());
+  if (!fresh) {
+    const TensorInfo& other = entries_[it->second].info;
+    BLOOM_FAIL("{}: tensor {} is also in {} as {}{}", info.file, stored, other.file,
+               other.stored_name,
+               prefix_.empty() ? ""
+                               : fmt::format(" (the name with and without `{}` must not both "
+                                             "appear)", prefix_));
   }
-}
-
-std::vector<std::string> Checkpoint::files() const {
-  std::vector<std::string> out;
-  for (const auto& f : files_) out.push_back(f.path());
-  return out;
+  entries_.push_back({std::move(info), data});
 }
 
 std::vector<std::string> Checkpoint::names() const {
   std::vector<std::string> out;
-  for (const auto& [name, loc] : index_) out.push_back(name);
+  for (const auto& [name, i] : index_) out.push_back(name);
   std::sort(out.begin(), out.end());
   return out;
 }
 
 // ---- lookup -----------------------------------------------------------------------------------
 
-bool Checkpoint::has(const std::string& name) const { return index_.count(strip_prefix(name)) > 0; }
-
-const Checkpoint::Location& Checkpoint::locate(const std::string& name) const {
-  const std::string canonical = strip_prefix(name);
-  auto it = index_.find(canonical);
-  BLOOM_CHECK(it != index_.end(), "tensor {} (with or without `{}`) not found in {}", canonical,
-              kPrefix, searched_);
-  return it->second;
+bool Checkpoint::has(const std::string& name) const {
+  if (index_.count(name)) return true;
+  return !prefix_.empty() && name.compare(0, prefix_.size(), prefix_) == 0 &&
+         index_.count(name.substr(prefix_.size()));
 }
 
-const SafetensorsEntry& Checkpoint::entry(const Location& loc) const {
-  return files_[loc.file].entries()[loc.entry];
+const Checkpoint::Entry& Checkpoint::locate(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end() && !prefix_.empty() && name.compare(0, prefix_.size(), prefix_) == 0)
+    it = index_.find(name.substr(prefix_.size()));
+  BLOOM_CHECK(it != index_.end(), "tensor {}{} not found in {}", name,
+              prefix_.empty() ? "" : fmt::format(" (with or without `{}`)", prefix_), searched_);
+  return entries_[it->second];
 }
 
-TensorInfo Checkpoint::info(const std::string& name) const {
-  const Location& loc = locate(name);
-  const SafetensorsEntry& e = entry(loc);
-  TensorInfo ti;
-  ti.name = strip_prefix(name);
-  ti.file = files_[loc.file].path();
-  dtype_from_safetensors(e.dtype, &ti.dtype);
-  ti.shape = e.shape;
-  return ti;
-}
+TensorInfo Checkpoint::info(const std::string& name) const { return locate(name).info; }
 
 void Checkpoint::check_shape(const std::string& name, const std::vector<int64_t>& expect,
                              const std::string& why) const {
-  const Location& loc = locate(name);
-  const SafetensorsEntry& e = entry(loc);
-  BLOOM_CHECK(e.shape == expect, "{}: tensor {} has shape {}, expected {}{}",
-              files_[loc.file].path(), e.name, shape_to_string(e.shape), shape_to_string(expect),
+  const TensorInfo& i = locate(name).info;
+  BLOOM_CHECK(i.shape == expect, "{}: tensor {} has shape {}, expected {}{}", i.file,
+              i.stored_name, shape_to_string(i.shape), shape_to_string(expect),
               why.empty() ? "" : " (" + why + ")");
 }
 
@@ -215,44 +250,135 @@ void Checkpoint::check_shape(const std::string& name, const std::vector<int64_t>
 void Checkpoint::read(const std::string& name, DType dst_dtype, void* dst,
                       const std::vector<int64_t>& expect_shape, const std::string& why) const {
   if (!expect_shape.empty()) check_shape(name, expect_shape, why);
-  const Location& loc = locate(name);
-  const SafetensorsEntry& e = entry(loc);
-  files_[loc.file].read_elements(e, 0, e.numel(), dst_dtype, dst);
+  const Entry& e = locate(name);
+  read_mapped(e.data, e.info.dtype, e.info.numel(), dst_dtype, dst);
 }
 
 void Checkpoint::read_rows(const std::string& name, int64_t row0, int64_t n_rows, DType dst_dtype,
                            void* dst) const {
-  const Location& loc = locate(name);
-  const SafetensorsEntry& e = entry(loc);
-  const SafetensorsFile& f = files_[loc.file];
-  BLOOM_CHECK(!e.shape.empty(), "{}: tensor {} is a scalar: it has no rows", f.path(), e.name);
-  BLOOM_CHECK(row0 >= 0 && n_rows >= 0 && row0 <= e.shape[0] && n_rows <= e.shape[0] - row0,
-              "{}: tensor {} has shape {}: rows [{}, {}) are out of range", f.path(), e.name,
-              shape_to_string(e.shape), row0, row0 + n_rows);
-  const int64_t row_elems = e.shape[0] == 0 ? 0 : e.numel() / e.shape[0];
-  f.read_elements(e, row0 * row_elems, n_rows * row_elems, dst_dtype, dst);
+  const TensorInfo& i = locate(name).info;
+  BLOOM_CHECK(!i.shape.empty(), "{}: tensor {} is a scalar: it has no rows", i.file,
+              i.stored_name);
+  std::vector<int64_t> start(i.shape.size(), 0), count = i.shape;
+  start[0] = row0;
+  count[0] = n_rows;
+  read_box(name, start, count, dst_dtype, dst);
 }
 
 void Checkpoint::read_cols(const std::string& name, int64_t col0, int64_t n_cols, DType dst_dtype,
                            void* dst) const {
-  const Location& loc = locate(name);
-  const SafetensorsEntry& e = entry(loc);
-  const SafetensorsFile& f = files_[loc.file];
-  BLOOM_CHECK(e.shape.size() == 2, "{}: tensor {} has shape {}: read_cols needs a 2-D tensor",
-              f.path(), e.name, shape_to_string(e.shape));
-  const int64_t rows = e.shape[0];
-  const int64_t cols = e.shape[1];
-  BLOOM_CHECK(col0 >= 0 && n_cols >= 0 && col0 <= cols && n_cols <= cols - col0,
-              "{}: tensor {} has shape {}: columns [{}, {}) are out of range", f.path(), e.name,
-              shape_to_string(e.shape), col0, col0 + n_cols);
-  if (n_cols == cols) {  // the whole tensor: one block
-    f.read_elements(e, 0, e.numel(), dst_dtype, dst);
-    return;
+  const TensorInfo& i = locate(name).info;
+  BLOOM_CHECK(i.shape.size() == 2, "{}: tensor {} has shape {}: read_cols needs a 2-D tensor",
+              i.file, i.stored_name, shape_to_string(i.shape));
+  read_box(name, {0, col0}, {i.shape[0], n_cols}, dst_dtype, dst);
+}
+
+void Checkpoint::read_box(const std::string& name, const std::vector<int64_t>& start,
+                          const std::vector<int64_t>& count, DType dst_dtype, void* dst) const {
+  std::vector<int64_t> stride(count.size(), 1);  // row-major [count...]
+  for (size_t d = count.size(); d-- > 1;) stride[d - 1] = stride[d] * count[d];
+  read_box_strided(name, start, count, stride, dst_dtype, dst);
+}
+
+void Checkpoint::read_box_strided(const std::string& name, const std::vector<int64_t>& start,
+                                  const std::vector<int64_t>& count,
+                                  const std::vector<int64_t>& dst_stride, DType dst_dtype,
+                                  void* dst) const {
+  const Entry& e = locate(name);
+  const std::vector<int64_t>& shape = e.info.shape;
+  const size_t r = shape.size();
+  BLOOM_CHECK(start.size() == r && count.size() == r && dst_stride.size() == r,
+              "{}: tensor {} has {} dims, a read asked for {}", e.info.file, e.info.stored_name, r,
+              start.size());
+  for (size_t d = 0; d < r; ++d)
+    BLOOM_CHECK(start[d] >= 0 && count[d] >= 0 && start[d] <= shape[d] &&
+                    count[d] <= shape[d] - start[d],
+                "{}: tensor {} has shape {}: [{}, {}) of dim {} is out of range", e.info.file,
+                e.info.stored_name, shape_to_string(shape), start[d], start[d] + count[d], d);
+  for (int64_t c : count)
+    if (c == 0) return;
+  std::vector<int64_t> src_stride(r, 1);  // elements of the stored tensor
+  for (size_t d = r; d-- > 1;) src_stride[d - 1] = src_stride[d] * shape[d];
+  // Merge dim d into d-1 wherever both sides see them as one longer dim: the source dim is whole
+  // and the destination lays it out right after the one before.
+  std::vector<int64_t> st, cn, ss, ds;
+  for (size_t d = 0; d < r; ++d) {
+    if (!cn.empty() && start[d] == 0 && count[d] == shape[d] &&
+        ds.back() == dst_stride[d] * count[d] && ss.back() == src_stride[d] * shape[d]) {
+      st.back() *= shape[d];
+      cn.back() *= count[d];
+      ss.back() = src_stride[d];
+      ds.back() = dst_stride[d];
+      continue;
+    }
+    st.push_back(start[d]);
+    cn.push_back(count[d]);
+    ss.push_back(src_stride[d]);
+    ds.push_back(dst_stride[d]);
   }
+  if (st.empty()) {  // a scalar
+    st = cn = {1};
+    st[0] = 0;
+    ss = ds = {1};
+  }
+  const size_t m = st.size(), last = m - 1;
+  const size_t src_es = dtype_size(e.info.dtype), dst_es = dtype_size(dst_dtype);
   uint8_t* out = static_cast<uint8_t*>(dst);
-  const size_t out_row_bytes = static_cast<size_t>(n_cols) * dtype_size(dst_dtype);
-  for (int64_t r = 0; r < rows; ++r)
-    f.read_elements(e, r * cols + col0, n_cols, dst_dtype, out + r * out_row_bytes);
+  // The destination dim with stride 1 when the last one's is not: the box is read in square
+  // tiles of (that dim x last dim) and written transposed.
+  size_t j = m;
+  if (ds[last] != 1)
+    for (size_t d = 0; d < last; ++d)
+      if (ds[d] == 1) j = d;
+  constexpr int64_t kTile = 64;
+  std::vector<uint8_t> tile(j < m ? static_cast<size_t>(kTile * kTile) * dst_es : 0);
+  std::vector<int64_t> idx(m, 0);  // over every dim but `last` (and `j`, walked in tiles)
+  for (;;) {
+    int64_t src = 0, dpos = 0;
+    for (size_t d = 0; d < m; ++d) {
+      src += (st[d] + idx[d]) * ss[d];
+      dpos += idx[d] * ds[d];
+    }
+    if (j == m && ds[last] == 1) {
+      read_mapped(e.data + static_cast<size_t>(src) * src_es, e.info.dtype, cn[last], dst_dtype,
+                  out + static_cast<size_t>(dpos) * dst_es);
+    } else if (j == m) {  // no unit-stride dim: element by element through one row
+      std::vector<uint8_t> row(static_cast<size_t>(cn[last]) * dst_es);
+      read_mapped(e.data + static_cast<size_t>(src) * src_es, e.info.dtype, cn[last], dst_dtype,
+                  row.data());
+      for (int64_t c = 0; c < cn[last]; ++c)
+        std::memcpy(out + static_cast<size_t>(dpos + c * ds[last]) * dst_es,
+                    row.data() + static_cast<size_t>(c) * dst_es, dst_es);
+    } else {
+      const int64_t nj = std::min(kTile, cn[j] - idx[j]);
+      for (int64_t c0 = 0; c0 < cn[last]; c0 += kTile) {
+        const int64_t nc = std::min(kTile, cn[last] - c0);
+        for (int64_t a = 0; a < nj; ++a)  // tile rows: runs of the source's last dim
+          read_mapped(e.data + static_cast<size_t>(src + a * ss[j] + c0) * src_es, e.info.dtype,
+                      nc, dst_dtype, tile.data() + static_cast<size_t>(a * kTile) * dst_es);
+        for (int64_t c = 0; c < nc; ++c) {  // written along the destination's unit stride
+          uint8_t* o = out + static_cast<size_t>(dpos + (c0 + c) * ds[last]) * dst_es;
+          if (dst_es == 2) {
+            for (int64_t a = 0; a < nj; ++a)
+              std::memcpy(o + a * 2, tile.data() + static_cast<size_t>(a * kTile + c) * 2, 2);
+          } else {
+            for (int64_t a = 0; a < nj; ++a)
+              std::memcpy(o + a * dst_es, tile.data() + static_cast<size_t>(a * kTile + c) * dst_es,
+                          dst_es);
+          }
+        }
+      }
+    }
+    // Next index: `j` advances a tile at a time, `last` is done in one go.
+    size_t d = last;
+    for (;;) {
+      if (d == 0) return;
+      --d;
+      idx[d] += d == j ? kTile : 1;
+      if (idx[d] < cn[d]) break;
+      idx[d] = 0;
+    }
+  }
 }
 
 }  // namespace bloom::io

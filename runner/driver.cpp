@@ -22,6 +22,7 @@
 
 #include "core/check.h"
 #include "core/comm_mpi.h"
+#include "engine/bloom_weights.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
 #include "io/tokenizer.h"
@@ -54,8 +55,9 @@ struct Engine {
 };
 
 void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
-  const std::string key = fmt::format("{}|{}|{}|{}|{}", r.model.path, r.model.dtype,
-                                      r.model.backend, r.parallelism.tp, r.parallelism.dp);
+  const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", r.model.path, r.model.format,
+                                      r.model.dtype, r.model.backend, r.parallelism.tp,
+                                      r.parallelism.dp);
   if (e.key == key) {
     e.load_seconds = 0.0;  // weights kept from the previous run
     return;
@@ -63,7 +65,9 @@ void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
   e.weights.reset();
   e.tp_comm.reset();
   e.topo.reset();
-  const BloomConfig config = BloomConfig::from_file(r.model.path + "/config.json");
+  const ModelSource src = ModelSource::open(r.model.path, parse_model_format(r.model.format));
+  const BloomConfig& config = src.config;
+  for (const std::string& w : src.warnings) spdlog::warn("{}", w);
   check_layout(mpi.world_size(), static_cast<int>(r.parallelism.tp),
                static_cast<int>(r.parallelism.dp), static_cast<int>(config.n_head));
   e.topo = std::make_unique<Topology>(mpi, static_cast<int>(r.parallelism.tp),
@@ -83,15 +87,15 @@ void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
 #endif
   }
   const TpPlan plan = TpPlan::make(config, e.topo->tp_rank, e.topo->tp);
-  const io::Checkpoint ckpt = io::Checkpoint::open(r.model.path);
   const auto t0 = Clock::now();
-  e.weights.emplace(BloomWeights::load(ckpt, config, plan, parse_dtype(r.model.dtype), *e.ctx,
+  e.weights.emplace(BloomWeights::load(src, plan, parse_dtype(r.model.dtype), *e.ctx,
                                        static_cast<int>(r.load_threads)));
   e.ctx->synchronize();
   e.load_seconds = since(t0);
   MPI_Allreduce(MPI_IN_PLACE, &e.load_seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  spdlog::info("loaded {} ({} layers, hidden {}, {} heads) as {} on {}: {:.2f} GB per rank in "
-               "{:.2f} s ({:.2f} GB/s)", r.model.path, config.n_layer, config.hidden,
+  spdlog::info("loaded {} ({}, {} layers, hidden {}, {} heads) as {} on {}: {:.2f} GB per rank "
+               "in {:.2f} s ({:.2f} GB/s)", r.model.path,
+               model_format_name(src.location.format), config.n_layer, config.hidden,
                config.n_head, r.model.dtype, r.model.backend, e.weights->load_stats.bytes / 1e9,
                e.load_seconds, e.weights->load_stats.bytes / 1e9 / std::max(e.load_seconds, 1e-9));
   e.key = key;
@@ -329,14 +333,19 @@ void preflight(const JobSpec& job, int world_size) {
   for (const RunSpec& r : job.runs) {
     BLOOM_CHECK(std::filesystem::is_directory(r.model.path),
                 "run {}: model.path '{}' is not a folder (a HF BLOOM checkpoint folder: "
-                "config.json, tokenizer.json, *.safetensors)", r.name, r.model.path);
-    const BloomConfig config = BloomConfig::from_file(r.model.path + "/config.json");
+                "config.json, tokenizer.json, *.safetensors or pytorch_model*.bin; or a "
+                "FasterTransformer <N>-gpu folder)", r.name, r.model.path);
+    const ModelSource src = ModelSource::open(r.model.path, parse_model_format(r.model.format));
     check_layout(world_size, static_cast<int>(r.parallelism.tp),
-                 static_cast<int>(r.parallelism.dp), static_cast<int>(config.n_head));
-    io::Checkpoint::open(r.model.path);
+                 static_cast<int>(r.parallelism.dp), static_cast<int>(src.config.n_head));
+    for (const std::string& problem : src.problems()) BLOOM_FAIL("{}", problem);
     std::ifstream tok(r.model.tokenizer, std::ios::binary);
-    BLOOM_CHECK(tok.good(), "run {}: model.tokenizer '{}' cannot be opened: {}", r.name,
-                r.model.tokenizer, std::strerror(errno));
+    BLOOM_CHECK(tok.good(), "run {}: model.tokenizer '{}' cannot be opened: {}{}", r.name,
+                r.model.tokenizer, std::strerror(errno),
+                src.location.format == ModelFormat::Ft
+                    ? " (model.path is a FasterTransformer folder, and the tokenizer is not part "
+                      "of one: set model.tokenizer to the model's tokenizer.json)"
+                    : "");
     if (!datasets_read.insert({r.dataset.path, r.dataset.limit}).second) continue;
     const size_t n =
         io::read_lambada(r.dataset.path, r.dataset.limit > 0 ? r.dataset.limit : -1).size();

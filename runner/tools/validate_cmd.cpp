@@ -38,18 +38,23 @@ int validate_main(const std::string& job_path, int world, bool print) {
               job_path, out_dir);
   if (print) std::cout << fmt::format("{}: {} run(s) -> {}\n", job_path, job.runs.size(), job.runs[0].output.path);
   for (const RunSpec& r : job.runs) {
-    const BloomConfig c = BloomConfig::from_file(r.model.path + "/config.json");
+    const ModelLocation loc = locate_model(r.model.path, parse_model_format(r.model.format));
+    const BloomConfig c = read_model_config(loc);
     const int tp = static_cast<int>(r.parallelism.tp);
     const int w = world > 0 ? world : tp * static_cast<int>(r.parallelism.dp > 0 ? r.parallelism.dp : 1);
     check_layout(w, tp, static_cast<int>(r.parallelism.dp), static_cast<int>(c.n_head));
-    BLOOM_CHECK(file_exists(r.model.tokenizer), "run {}: model.tokenizer '{}' does not exist",
-                r.name, r.model.tokenizer);
+    BLOOM_CHECK(file_exists(r.model.tokenizer), "run {}: model.tokenizer '{}' does not exist{}",
+                r.name, r.model.tokenizer,
+                loc.format == ModelFormat::Ft
+                    ? " (model.path is a FasterTransformer folder, and the tokenizer is not part "
+                      "of one: set model.tokenizer)"
+                    : "");
     BLOOM_CHECK(file_exists(r.dataset.path), "run {}: dataset.path '{}' does not exist", r.name,
                 r.dataset.path);
     if (print) {
-      std::cout << fmt::format("  {}: model {} ({} layers, hidden {}, {} heads) {} on {}, tp {} "
+      std::cout << fmt::format("  {}: model {} ({}, {} layers, hidden {}, {} heads) {} on {}, tp {} "
                                "x dp {} ({} ranks), batch {} sequences / {} tokens, dataset {}{}\n",
-                               r.name, r.model.path, c.n_layer, c.hidden, c.n_head, r.model.dtype,
+                               r.name, r.model.path, model_format_name(loc.format), c.n_layer, c.hidden, c.n_head, r.model.dtype,
                                r.model.backend, tp, w / tp, w, r.batch.size,
                                r.batch.max_tokens ? std::to_string(r.batch.max_tokens) : "auto",
                                r.dataset.path,
