@@ -3,6 +3,7 @@
 //   runner validate JOB.yaml [--world N]    expand and check a job, print the runs it would make
 //   runner tokenize --tokenizer FILE        text lines (or {"text": ...} lines) -> JSON id arrays
 //   runner make-model --like NAME ...       write a random HF-format BLOOM checkpoint
+//   runner inspect MODEL_PATH               describe a model folder without loading it
 //   runner report RESULTS.h5 [...]          tables, plots and passages of results files
 // Every error is caught here: logged, flushed, and the MPI job aborted (a lone exit() would
 // leave the other ranks waiting in a collective).
@@ -22,6 +23,7 @@
 #include "runner/driver.h"
 #include "runner/job_spec.h"
 #include "runner/log.h"
+#include "runner/tools/inspect_cmd.h"
 #include "runner/tools/make_model.h"
 #include "runner/select_runs.h"
 #include "runner/report/report_cmd.h"  // report subcommand (issue 6)
@@ -40,7 +42,8 @@ void on_signal(int) { bloom::g_stop_requested = true; }
 // `runner JOB.yaml` means `runner run JOB.yaml`.
 std::vector<std::string> normalize_args(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  static const char* kCommands[] = {"run", "validate", "tokenize", "make-model", "report"};
+  static const char* kCommands[] = {"run", "validate", "tokenize", "make-model", "report",
+                                    "inspect"};
   if (!args.empty() && args[0][0] != '-') {
     bool is_cmd = false;
     for (const char* c : kCommands) is_cmd = is_cmd || args[0] == c;
@@ -138,6 +141,8 @@ int main(int argc, char** argv) {
   report->add_option("--python", rep.python, "Python with matplotlib for --plot (default: "
                                              "$BLOOM_PYTHON or python3)");
   // --- end report ---
+  bloom::InspectOptions insp;
+  auto* inspect = bloom::add_inspect_command(app, &insp);
 
   const std::vector<std::string> args = normalize_args(argc, argv);
   std::vector<const char*> cargs = {argv[0]};
@@ -151,6 +156,7 @@ int main(int argc, char** argv) {
   // Commands that need no MPI.
   try {
     if (*tokenize) return bloom::tokenize_main(tokenizer_path, std::cin, std::cout);
+    if (*inspect) return bloom::inspect_main(insp, std::cout);
     if (*report) {  // report subcommand (issue 6)
       rep.format = rep_csv ? "csv" : rep_json ? "json" : "table";
       return bloom::report_main(rep, std::cout, std::cerr);
