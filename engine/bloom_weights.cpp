@@ -114,14 +114,6 @@ std::vector<std::string> find_warnings(const io::Checkpoint& ck, const BloomConf
                               ck.dir(), extra.size() == 1 ? "a tensor is" : "tensors are",
                               file_name(c.source), extra.size() == 1 ? "it" : "them", c.n_layer,
                               unaccounted(extra, c)));
-  if (!is_ft(ck) && c.tie_word_embeddings && ck.has("lm_head.weight")) {
-    const io::TensorInfo head = ck.info("lm_head.weight");
-    const io::TensorInfo emb = ck.info(stored_name(ck, {&bloom_param_table()[0], -1}));
-    if (head.file != emb.file || head.offset != emb.offset)  // not the tied tensor saved twice
-      out.push_back(fmt::format("{}: lm_head.weight is ignored: {} says tie_word_embeddings: "
-                                "true, so the embedding is the output layer (as HF does)",
-                                head.file, file_name(c.source)));
-  }
   return out;
 }
 
@@ -249,7 +241,21 @@ ModelSource ModelSource::open(const std::string& path, ModelFormat format) {
     case ModelFormat::Bin: s.checkpoint = io::Checkpoint::open_bin(s.location.dir, kHfPrefix); break;
     default: s.checkpoint = io::Checkpoint::open_safetensors(s.location.dir, kHfPrefix); break;
   }
-  s.warnings = find_warnings(s.checkpoint, s.config);
+  // A tied config with an lm_head.weight of its own: HF transformers ties only when the values
+  // are the embedding's (saved twice, or one storage under two names); otherwise it keeps and
+  // uses lm_head.weight. So do we, and say so.
+  const io::Checkpoint& ck = s.checkpoint;
+  const std::string emb = stored_name(ck, {&bloom_param_table()[0], -1});
+  if (!is_ft(ck) && s.config.tie_word_embeddings && ck.has("lm_head.weight") && ck.has(emb) &&
+      !ck.same_values("lm_head.weight", emb)) {
+    s.config.tie_word_embeddings = false;
+    s.warnings.push_back(fmt::format(
+        "{}: lm_head.weight differs from {} although {} says tie_word_embeddings: true: it is "
+        "loaded and scores the vocabulary, as HF transformers does (it ties only equal values)",
+        ck.info("lm_head.weight").file, emb, file_name(s.config.source)));
+  }
+  std::vector<std::string> more = find_warnings(ck, s.config);
+  s.warnings.insert(s.warnings.end(), more.begin(), more.end());
   return s;
 }
 

@@ -79,6 +79,9 @@ class Checkpoint {
   bool has(const std::string& name) const;
   TensorInfo info(const std::string& name) const;
 
+  /// Whether two tensors hold the same dtype, shape and bytes (at one place, or compared).
+  bool same_values(const std::string& a, const std::string& b) const;
+
   /// Throws "<file>: tensor <name> has shape [a, b], expected [c, d] (<why>)" on a mismatch.
   void check_shape(const std::string& name, const std::vector<int64_t>& expect,
                    const std::string& why = "") const;

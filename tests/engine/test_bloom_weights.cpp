@@ -41,7 +41,7 @@ bool same_bytes(const Tensor& a, const Tensor& b) {
          std::memcmp(a.data, b.data, a.nbytes()) == 0;
 }
 
-class TempDir : public ::testing::Test {
+class WeightsFiles : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -94,7 +94,7 @@ TEST(BloomWeightsFt, ComputeDtypesRoundTheSameValues) {
   }
 }
 
-TEST_F(TempDir, BrokenFtFoldersNameTheFile) {
+TEST_F(WeightsFiles, BrokenFtFoldersNameTheFile) {
   const std::string d = copy_of(kFt, "8-gpu");
   const std::string victim = d + "/model.layers.2.mlp.dense_4h_to_h.weight.3.bin";
   fs::remove(victim);
@@ -145,7 +145,7 @@ std::string with_tensors(const std::string& dir, bool untied_config, bool add_lm
   return dir;
 }
 
-TEST_F(TempDir, UntiedLmHeadIsLoadedTiedIsTheEmbedding) {
+TEST_F(WeightsFiles, UntiedLmHeadIsLoadedEqualValuesAreTied) {
   Context ctx(Device::CPU);
   const ModelSource untied = ModelSource::open(with_tensors((dir_ / "u").string(), true, true, 0));
   EXPECT_TRUE(untied.warnings.empty());
@@ -158,13 +158,32 @@ TEST_F(TempDir, UntiedLmHeadIsLoadedTiedIsTheEmbedding) {
     for (int64_t i = 0; i < w.lm_head.numel(); i += 997)  // the rows of this rank's slice
       ASSERT_EQ(h[i], static_cast<float>((plan.vocab_offset * 256 + i) % 7) - 3) << i;
   }
-  // tie_word_embeddings true: the embedding is the output layer, lm_head.weight ignored (as HF).
-  const ModelSource tied = ModelSource::open(with_tensors((dir_ / "t").string(), false, true, 0));
-  ASSERT_EQ(tied.warnings.size(), 1u);
-  EXPECT_NE(tied.warnings[0].find("lm_head.weight is ignored: config.json says "
-                                  "tie_word_embeddings: true"), std::string::npos);
-  const BloomWeights w = BloomWeights::load(tied, TpPlan::make(tied.config, 0, 1), DType::F32, ctx);
-  EXPECT_EQ(w.lm_head.data, w.word_embeddings.data);
+  // tie_word_embeddings true but an lm_head.weight of other values: HF transformers does not
+  // tie them and scores with lm_head.weight; so do we, with a warning.
+  const ModelSource other = ModelSource::open(with_tensors((dir_ / "t").string(), false, true, 0));
+  ASSERT_EQ(other.warnings.size(), 1u);
+  EXPECT_NE(other.warnings[0].find("lm_head.weight differs from word_embeddings.weight although "
+                                   "config.json says tie_word_embeddings: true"), std::string::npos)
+      << other.warnings[0];
+  EXPECT_FALSE(other.config.tie_word_embeddings);
+  const BloomWeights w = BloomWeights::load(other, TpPlan::make(other.config, 0, 1), DType::F32, ctx);
+  EXPECT_NE(w.lm_head.data, w.word_embeddings.data);
+  // The embedding saved a second time as lm_head.weight: tied, silently (as HF).
+  const std::string same = with_tensors((dir_ / "s").string(), false, false, 0);
+  {
+    const io::SafetensorsFile f = io::SafetensorsFile::open(same + "/model.safetensors");
+    std::vector<io::TensorToWrite> out;
+    for (const io::SafetensorsEntry& e : f.entries())
+      out.push_back({e.name, DType::F16, e.shape, f.bytes(e), nullptr});
+    const io::SafetensorsEntry& emb = f.at("transformer.word_embeddings.weight");
+    out.push_back({"lm_head.weight", DType::F16, emb.shape, f.bytes(emb), nullptr});
+    io::write_safetensors(same + "/model2.safetensors", out);
+  }
+  fs::rename(same + "/model2.safetensors", same + "/model.safetensors");
+  const ModelSource twice = ModelSource::open(same);
+  EXPECT_TRUE(twice.warnings.empty()) << twice.warnings[0];
+  const BloomWeights t = BloomWeights::load(twice, TpPlan::make(twice.config, 0, 1), DType::F32, ctx);
+  EXPECT_EQ(t.lm_head.data, t.word_embeddings.data);
   // Untied without an lm_head: refused before anything is read.
   const ModelSource none = ModelSource::open(with_tensors((dir_ / "n").string(), true, false, 0));
   ASSERT_EQ(none.problems().size(), 1u);
@@ -174,7 +193,7 @@ TEST_F(TempDir, UntiedLmHeadIsLoadedTiedIsTheEmbedding) {
                 .find("tie_word_embeddings: false"), std::string::npos);
 }
 
-TEST_F(TempDir, TensorsTheConfigDoesNotAccountForAreNamed) {
+TEST_F(WeightsFiles, TensorsTheConfigDoesNotAccountForAreNamed) {
   const ModelSource s = ModelSource::open(with_tensors((dir_ / "x").string(), false, false, 2));
   ASSERT_EQ(s.warnings.size(), 1u);
   EXPECT_NE(s.warnings[0].find("tensors are not used: config.json does not account for them "
