@@ -123,9 +123,10 @@ TorchFile TorchFile::open(const std::string& path) {
                 "torch.save writes them, are read in place", where, entry_name, entry->method);
     BLOOM_CHECK(p.storage_numel <= kMaxElems / static_cast<int64_t>(type.elem_size) &&
                     entry->size >= static_cast<uint64_t>(p.storage_numel) * type.elem_size,
-                "{}: its storage {} is {} bytes, shorter than the {} x {} ({} bytes each) the "
-                "pickle gives it (truncated or corrupt file)", where, entry_name, entry->size,
-                p.storage_numel, p.storage_type, type.elem_size);
+                "{}: its storage {} is {} bytes, shorter than the {} bytes ({} x {}) the pickle "
+                "gives it (truncated or corrupt file)", where, entry_name, entry->size,
+                static_cast<uint64_t>(p.storage_numel) * type.elem_size, p.storage_numel,
+                p.storage_type);
     const int64_t numel = checked_numel(where, p.shape);
     for (int64_t s : p.stride)
       BLOOM_CHECK(s >= 0, "{}: negative stride in {}", where, shape_to_string(p.stride));
