@@ -55,6 +55,26 @@ std::map<std::string, std::vector<std::string>> read_index(const std::string& pa
 
 bool exists(const std::string& dir, const char* name) { return fs::exists(fs::path(dir) / name); }
 
+const std::vector<TorchTensor>& all_of(const TorchFile& f) { return f.tensors(); }
+const std::vector<SafetensorsEntry>& all_of(const SafetensorsFile& f) { return f.entries(); }
+
+// Passes every tensor of `f` to add_one, or only the ones an index says it holds (`only`), each
+// of which must be there.
+template <typename File, typename Add>
+void add_tensors(const File& f, const std::vector<std::string>* only, const std::string& index,
+                 Add add_one) {
+  if (!only) {
+    for (const auto& t : all_of(f)) add_one(t);
+    return;
+  }
+  for (const std::string& name : *only) {
+    const auto* t = f.find(name);
+    BLOOM_CHECK(t != nullptr, "{}: says tensor {} is in {}, which has no such tensor", index, name,
+                f.path());
+    add_one(*t);
+  }
+}
+
 // Writes the tile [nj rows of `pitch` elements, nc used] transposed: element (a, c) goes to
 // out[c * out_stride + a] (elements of T). The tile is a small contiguous scratch block: read
 // straight from the mapping, rows a power-of-two apart would alias in the L1 cache.
@@ -146,72 +166,50 @@ Checkpoint Checkpoint::open(const std::string& dir, const std::string& strip_pre
 }
 
 Checkpoint Checkpoint::open_safetensors(const std::string& dir, const std::string& strip_prefix) {
-  Checkpoint ck;
-  ck.dir_ = dir;
-  ck.prefix_ = strip_prefix;
-  ck.format_ = CheckpointFormat::Safetensors;
-  BLOOM_CHECK(fs::is_directory(dir), "checkpoint folder {} does not exist", dir);
-  ck.open_indexed(kSafetensorsFile, kSafetensorsIndex, false);
-  return ck;
+  return open_indexed(dir, strip_prefix, CheckpointFormat::Safetensors);
 }
 
 Checkpoint Checkpoint::open_bin(const std::string& dir, const std::string& strip_prefix) {
-  Checkpoint ck;
-  ck.dir_ = dir;
-  ck.prefix_ = strip_prefix;
-  ck.format_ = CheckpointFormat::Bin;
-  BLOOM_CHECK(fs::is_directory(dir), "checkpoint folder {} does not exist", dir);
-  ck.open_indexed(kBinFile, kBinIndex, true);
-  return ck;
+  return open_indexed(dir, strip_prefix, CheckpointFormat::Bin);
 }
 
 // A single file if present (HF prefers it too), else the index and every shard it names; only
 // the tensors the index names are taken from a shard.
-void Checkpoint::open_indexed(const std::string& single, const std::string& index_file,
-                              bool torch) {
+Checkpoint Checkpoint::open_indexed(const std::string& dir, const std::string& strip_prefix,
+                                    CheckpointFormat format) {
+  BLOOM_CHECK(fs::is_directory(dir), "checkpoint folder {} does not exist", dir);
+  Checkpoint ck;
+  ck.dir_ = dir;
+  ck.prefix_ = strip_prefix;
+  ck.format_ = format;
+  const bool torch = format == CheckpointFormat::Bin;
+  ck.read_files(torch ? kBinFile : kSafetensorsFile, torch ? kBinIndex : kSafetensorsIndex, torch);
+  return ck;
+}
+
+void Checkpoint::read_files(const std::string& single, const std::string& index_file, bool torch) {
   const fs::path one = fs::path(dir_) / single;
   const fs::path index = fs::path(dir_) / index_file;
   auto open_file = [&](const std::string& path, const std::vector<std::string>* only) {
     file_paths_.push_back(path);
     if (torch) {
       torch_files_.push_back(TorchFile::open(path));
-      const TorchFile& f = torch_files_.back();
-      auto add_one = [&](const TorchTensor& t) {
+      add_tensors(torch_files_.back(), only, index.string(), [&](const TorchTensor& t) {
         BLOOM_CHECK(t.is_float, "{}: tensor {} is stored as {}; BLOOM weights must be F32, F16 "
                     "or BF16", path, t.name, t.storage_type);
         add({"", t.name, path, t.file_offset, t.dtype, t.shape}, t.data);
-      };
-      if (!only) {
-        for (const TorchTensor& t : f.tensors()) add_one(t);
-        return;
-      }
-      for (const std::string& name : *only) {
-        const TorchTensor* t = f.find(name);
-        BLOOM_CHECK(t != nullptr, "{}: says tensor {} is in {}, which has no such tensor",
-                    index.string(), name, path);
-        add_one(*t);
-      }
+      });
       return;
     }
     safetensors_.push_back(SafetensorsFile::open(path));
     const SafetensorsFile& f = safetensors_.back();
-    auto add_one = [&](const SafetensorsEntry& e) {
+    add_tensors(f, only, index.string(), [&](const SafetensorsEntry& e) {
       DType t;
       BLOOM_CHECK(dtype_from_safetensors(e.dtype, &t) && t != DType::I32,
                   "{}: tensor {} has dtype {}; BLOOM weights must be F32, F16 or BF16", path,
                   e.name, e.dtype);
       add({"", e.name, path, f.file_offset(e), t, e.shape}, f.bytes(e));
-    };
-    if (!only) {
-      for (const SafetensorsEntry& e : f.entries()) add_one(e);
-      return;
-    }
-    for (const std::string& name : *only) {
-      const SafetensorsEntry* e = f.find(name);
-      BLOOM_CHECK(e != nullptr, "{}: says tensor {} is in {}, which has no such tensor",
-                  index.string(), name, path);
-      add_one(*e);
-    }
+    });
   };
 
   if (fs::exists(one)) {

@@ -115,7 +115,9 @@ class Checkpoint {
   };
   const Entry& locate(const std::string& name) const;
   void add(TensorInfo info, const uint8_t* data);
-  void open_indexed(const std::string& single, const std::string& index_file, bool torch);
+  static Checkpoint open_indexed(const std::string& dir, const std::string& strip_prefix,
+                                 CheckpointFormat format);
+  void read_files(const std::string& single, const std::string& index_file, bool torch);
 
   CheckpointFormat format_ = CheckpointFormat::Safetensors;
   std::string dir_, prefix_;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 #include "engine/bloom_config.h"
 
 namespace bloom {
@@ -22,32 +23,8 @@ namespace fs = std::filesystem;
 
 const std::string kData = std::string(BLOOM_SOURCE_DIR) + "/tests/data";
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no bloom::Error thrown";
-  return "";
-}
-
-#define EXPECT_ERROR(stmt, part)                                              \
-  do {                                                                        \
-    const std::string msg_ = error_of([&] { stmt; });                         \
-    EXPECT_NE(msg_.find(part), std::string::npos) << part << " not in: " << msg_; \
-  } while (0)
-
-class ConfigFiles : public ::testing::Test {
+class ConfigFiles : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           (std::string("bloom_cfg_") + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string write(const std::string& name, const std::string& text) {
     const fs::path p = dir_ / name;
     fs::create_directories(p.parent_path());
@@ -60,7 +37,6 @@ class ConfigFiles : public ::testing::Test {
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     return write("ft/config.ini", std::regex_replace(text, std::regex(pattern), replacement));
   }
-  fs::path dir_;
 };
 
 TEST(BloomConfigJson, FixturesInNewAndOldSpellings) {
@@ -97,22 +73,22 @@ TEST_F(ConfigFiles, KeySpellingsDefaultsAndErrors) {
   EXPECT_EQ(old.total_params(), old.body_params() + 2 * 100 * 64 + 2 * 64);
 
   const std::string base = R"("hidden_size": 64, "n_head": 4, "n_layer": 2, "vocab_size": 100)";
-  EXPECT_ERROR(BloomConfig::from_file(write("a.json", "{" + base + ", \"model_type\": \"gpt2\"}")),
+  EXPECT_ERROR_HAS(BloomConfig::from_file(write("a.json", "{" + base + ", \"model_type\": \"gpt2\"}")),
                "model_type is \"gpt2\", only bloom");
-  EXPECT_ERROR(BloomConfig::from_file(write("b.json", R"({"n_head": 4, "n_layer": 2, "vocab_size": 1})")),
+  EXPECT_ERROR_HAS(BloomConfig::from_file(write("b.json", R"({"n_head": 4, "n_layer": 2, "vocab_size": 1})")),
                "b.json: missing key 'hidden_size'");
-  EXPECT_ERROR(BloomConfig::from_file(write("c.json", R"({"hidden_size": "64", "n_head": 4})")),
+  EXPECT_ERROR_HAS(BloomConfig::from_file(write("c.json", R"({"hidden_size": "64", "n_head": 4})")),
                "c.json: key 'hidden_size' must be an integer");
-  EXPECT_ERROR(BloomConfig::from_file(write("d.json", "{" + base + ", \"tie_word_embeddings\": 1}")),
+  EXPECT_ERROR_HAS(BloomConfig::from_file(write("d.json", "{" + base + ", \"tie_word_embeddings\": 1}")),
                "d.json: key 'tie_word_embeddings' must be true or false");
-  EXPECT_ERROR(BloomConfig::from_file(write("e.json", R"({"hidden_size": 65, "n_head": 4, "n_layer": 2, "vocab_size": 1})")),
+  EXPECT_ERROR_HAS(BloomConfig::from_file(write("e.json", R"({"hidden_size": 65, "n_head": 4, "n_layer": 2, "vocab_size": 1})")),
                "not a multiple");
-  EXPECT_ERROR(BloomConfig::from_file(write("f.json", R"({"hidden_size": 0, "n_head": 4, "n_layer": 2, "vocab_size": 1})")),
+  EXPECT_ERROR_HAS(BloomConfig::from_file(write("f.json", R"({"hidden_size": 0, "n_head": 4, "n_layer": 2, "vocab_size": 1})")),
                "must be positive");
-  EXPECT_ERROR(BloomConfig::from_file(write("g.json", "{" + base + ", \"slow_but_exact\": true, \"pretraining_tp\": 4}")),
+  EXPECT_ERROR_HAS(BloomConfig::from_file(write("g.json", "{" + base + ", \"slow_but_exact\": true, \"pretraining_tp\": 4}")),
                "slow_but_exact");
-  EXPECT_ERROR(BloomConfig::from_file(write("h.json", "{" + base)), "h.json: not valid JSON");
-  EXPECT_ERROR(BloomConfig::from_file((dir_ / "none.json").string()), "cannot open model config");
+  EXPECT_ERROR_HAS(BloomConfig::from_file(write("h.json", "{" + base)), "h.json: not valid JSON");
+  EXPECT_ERROR_HAS(BloomConfig::from_file((dir_ / "none.json").string()), "cannot open model config");
 }
 
 TEST(BloomConfigIni, ConvertersOwnFile) {
@@ -134,18 +110,18 @@ TEST_F(ConfigFiles, IniKeysNamedWithTheirLine) {
   EXPECT_TRUE(BloomConfig::from_ft_ini(ini_with("bloom-pre", "bloom-post")).residual_post_layernorm);
   EXPECT_EQ(BloomConfig::from_ft_ini(ini_with("=fp16", "=fp32")).ft_dtype, DType::F32);
   EXPECT_EQ(BloomConfig::from_ft_ini(ini_with("=fp16", "=bf16")).ft_dtype, DType::BF16);
-  EXPECT_ERROR(BloomConfig::from_ft_ini(ini_with("=fp16", "=int8")),
+  EXPECT_ERROR_HAS(BloomConfig::from_ft_ini(ini_with("=fp16", "=int8")),
                "config.ini:9: [gpt] weight_data_type 'int8' is not one of fp32, fp16, bf16");
-  EXPECT_ERROR(BloomConfig::from_ft_ini(ini_with("inter_size=1024", "inter_size=1000")),
+  EXPECT_ERROR_HAS(BloomConfig::from_ft_ini(ini_with("inter_size=1024", "inter_size=1000")),
                "config.ini:5: [gpt] inter_size is 1000, but BLOOM's MLP is 4 x hidden = 1024");
-  EXPECT_ERROR(BloomConfig::from_ft_ini(ini_with("tensor_para_size=8", "tensor_para_size=3")),
+  EXPECT_ERROR_HAS(BloomConfig::from_ft_ini(ini_with("tensor_para_size=8", "tensor_para_size=3")),
                "tensor_para_size 3 does not divide head_num 8");
-  EXPECT_ERROR(BloomConfig::from_ft_ini(ini_with("model_variant=bloom-pre", "model_variant=gpt")),
+  EXPECT_ERROR_HAS(BloomConfig::from_ft_ini(ini_with("model_variant=bloom-pre", "model_variant=gpt")),
                "model_variant is 'gpt': not a BLOOM folder");
-  EXPECT_ERROR(BloomConfig::from_ft_ini(ini_with("head_num=8\n", "")), "[gpt] has no key 'head_num'");
-  EXPECT_ERROR(BloomConfig::from_ft_ini(ini_with("num_layer=4", "num_layer=four")),
+  EXPECT_ERROR_HAS(BloomConfig::from_ft_ini(ini_with("head_num=8\n", "")), "[gpt] has no key 'head_num'");
+  EXPECT_ERROR_HAS(BloomConfig::from_ft_ini(ini_with("num_layer=4", "num_layer=four")),
                "[gpt] num_layer must be an integer, got 'four'");
-  EXPECT_ERROR(BloomConfig::from_ft_ini(ini_with("\\[gpt\\]", "[bert]")), "no [gpt] section");
+  EXPECT_ERROR_HAS(BloomConfig::from_ft_ini(ini_with("\\[gpt\\]", "[bert]")), "no [gpt] section");
 }
 
 TEST_F(ConfigFiles, LocateModel) {
@@ -158,7 +134,7 @@ TEST_F(ConfigFiles, LocateModel) {
   write("hf/model.safetensors.index.json", "{}");
   EXPECT_EQ(locate_model((dir_ / "hf").string()).format, ModelFormat::Safetensors);  // as HF
   EXPECT_EQ(locate_model((dir_ / "hf").string(), ModelFormat::Bin).format, ModelFormat::Bin);
-  EXPECT_ERROR(locate_model((dir_ / "hf").string(), ModelFormat::Ft), "model.format is ft but");
+  EXPECT_ERROR_HAS(locate_model((dir_ / "hf").string(), ModelFormat::Ft), "model.format is ft but");
 
   // The converter's output folder holding one N-gpu folder, or that folder itself.
   write("out/8-gpu/config.ini", "[gpt]\n");
@@ -167,16 +143,16 @@ TEST_F(ConfigFiles, LocateModel) {
   EXPECT_EQ(l.dir, (dir_ / "out" / "8-gpu").string());
   EXPECT_EQ(l.config, (dir_ / "out" / "8-gpu" / "config.ini").string());
   EXPECT_EQ(locate_model((dir_ / "out" / "8-gpu").string()).dir, (dir_ / "out" / "8-gpu").string());
-  EXPECT_ERROR(locate_model((dir_ / "out").string(), ModelFormat::Safetensors),
+  EXPECT_ERROR_HAS(locate_model((dir_ / "out").string(), ModelFormat::Safetensors),
                "model.format is safetensors but there is no model.safetensors");
   write("out/2-gpu/config.ini", "[gpt]\n");
-  EXPECT_ERROR(locate_model((dir_ / "out").string()), "holds 2 FasterTransformer folders (2-gpu, 8-gpu)");
+  EXPECT_ERROR_HAS(locate_model((dir_ / "out").string()), "holds 2 FasterTransformer folders (2-gpu, 8-gpu)");
 
   fs::create_directories(dir_ / "empty");
-  EXPECT_ERROR(locate_model((dir_ / "empty").string()), "no model.safetensors or model.safetensors.index.json");
-  EXPECT_ERROR(locate_model((dir_ / "nope").string()), "is not a folder");
+  EXPECT_ERROR_HAS(locate_model((dir_ / "empty").string()), "no model.safetensors or model.safetensors.index.json");
+  EXPECT_ERROR_HAS(locate_model((dir_ / "nope").string()), "is not a folder");
   EXPECT_EQ(parse_model_format("ft"), ModelFormat::Ft);
-  EXPECT_ERROR(parse_model_format("gguf"), "model.format must be one of auto, safetensors, bin, ft");
+  EXPECT_ERROR_HAS(parse_model_format("gguf"), "model.format must be one of auto, safetensors, bin, ft");
 }
 
 TEST(TpPlan, SplitsHeadsMlpAndVocab) {
@@ -192,8 +168,8 @@ TEST(TpPlan, SplitsHeadsMlpAndVocab) {
   EXPECT_EQ(p.ffn_offset, 256);
   EXPECT_EQ(p.vocab_offset, 2002);  // ceil(3001 / 3) = 1001 rows per rank
   EXPECT_EQ(p.vocab_local, 999);    // the last rank holds the rest
-  EXPECT_ERROR(TpPlan::make(c, 0, 4), "parallelism.tp = 4 does not divide the model's 6 attention heads; tp must be one of 1, 2, 3, 6");
-  EXPECT_ERROR(TpPlan::make(c, 3, 3), "tp rank 3 of 3");
+  EXPECT_ERROR_HAS(TpPlan::make(c, 0, 4), "parallelism.tp = 4 does not divide the model's 6 attention heads; tp must be one of 1, 2, 3, 6");
+  EXPECT_ERROR_HAS(TpPlan::make(c, 3, 3), "tp rank 3 of 3");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <functional>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 #include "engine/bloom_params.h"
 #include "engine/bloom_weights.h"
 #include "io/safetensors.h"
@@ -26,37 +27,20 @@ const std::string kData = std::string(BLOOM_SOURCE_DIR) + "/tests/data";
 const std::string kTrained = kData + "/trained-bloom";
 const std::string kFt = kData + "/trained-bloom-ft/8-gpu";
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no bloom::Error thrown";
-  return "";
-}
+using ::bloom::testing::error_of;
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.numel() == b.numel() && a.dtype == b.dtype &&
          std::memcmp(a.data, b.data, a.nbytes()) == 0;
 }
 
-class WeightsFiles : public ::testing::Test {
+class WeightsFiles : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           (std::string("bloom_w_") + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string copy_of(const std::string& src, const std::string& name) {
     const fs::path d = dir_ / name;
     fs::copy(src, d, fs::copy_options::recursive);
     return d.string();
   }
-  fs::path dir_;
 };
 
 TEST(BloomWeightsFt, EveryRankOfEveryTpEqualsSafetensors) {

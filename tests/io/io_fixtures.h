@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-namespace bloom::io::testing {
+namespace bloom::io::fixtures {
 
 /// The folder holding the fixtures; empty (after a test failure) if the script failed.
 inline const std::string& io_fixture_dir() {
@@ -33,4 +33,4 @@ inline const std::string& io_fixture_dir() {
 
 inline std::string io_fixture(const std::string& name) { return io_fixture_dir() + "/" + name; }
 
-}  // namespace bloom::io::testing
+}  // namespace bloom::io::fixtures

@@ -14,6 +14,7 @@
 #include "core/check.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "tests/test_support.h"
 
 namespace bloom::io {
 namespace {
@@ -24,33 +25,13 @@ const std::string kFixture = std::string(BLOOM_SOURCE_DIR) + "/tests/data/tiny-b
 
 // Runs f, expects a bloom::Error whose message holds every one of `parts`; returns the message.
 std::string expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "no bloom::Error thrown";
-  return "";
+  const std::string msg = ::bloom::testing::error_of(f);
+  for (const auto& p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  return msg;
 }
 
-// A fresh temporary folder per test, removed afterwards.
-class TempDir : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / (std::string("bloom_io_") + info->test_suite_name() + "_" +
-                                        info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+using TempDir = ::bloom::testing::TempDirTest;
 
 // A safetensors file written byte by byte, to make malformed ones. header_len < 0: the real length.
 void write_raw(const std::string& path, const std::string& header, size_t data_bytes,

@@ -6,20 +6,13 @@
 #include <string>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 #include "io/ini_file.h"
 
 namespace bloom::io {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no bloom::Error thrown";
-  return "";
-}
+using ::bloom::testing::error_of;
 
 TEST(IniFile, ConvertersConfig) {
   const IniFile ini =

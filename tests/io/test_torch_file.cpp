@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 #include "io/safetensors.h"
 #include "io/torch_file.h"
 #include "tests/io/io_fixtures.h"
@@ -19,18 +20,10 @@
 namespace bloom::io {
 namespace {
 
-using testing::io_fixture;
+using fixtures::io_fixture;
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no bloom::Error thrown";
-  return "";
-}
+using ::bloom::testing::error_of;
 
 void expect_parts(const std::string& msg, const std::vector<std::string>& parts) {
   for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;

@@ -10,20 +10,13 @@
 #include <vector>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 #include "io/torch_pickle.h"
 
 namespace bloom::io {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no bloom::Error thrown";
-  return "";
-}
+using ::bloom::testing::error_of;
 
 std::vector<PickledTensor> run(const std::string& p) {
   return read_state_dict_pickle(reinterpret_cast<const uint8_t*>(p.data()), p.size(), "t.pkl");

@@ -12,24 +12,17 @@
 #include <vector>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 #include "io/zip_archive.h"
 #include "tests/io/io_fixtures.h"
 
 namespace bloom::io {
 namespace {
 
-using testing::io_fixture;
+using fixtures::io_fixture;
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no bloom::Error thrown";
-  return "";
-}
+using ::bloom::testing::error_of;
 
 std::string entry_text(const ZipArchive& z, const std::string& name) {
   const ZipEntry* e = z.find(name);
