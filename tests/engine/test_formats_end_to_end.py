@@ -31,7 +31,8 @@ Cases:
   ft_writer  bench/write_ft_folder.py (the bench's FT folder writer) on the trained model writes
            byte for byte the folder FT's own converter wrote.
   inspect  `runner inspect` on each form: format, files, dtypes, parameter count, tp sizes;
-           exit 1 and the problem named for a checkpoint missing a tensor.
+           exit 1 and the problem named for a checkpoint missing a tensor; `runner validate`
+           of an FT job.
 """
 import json
 import os
@@ -358,6 +359,9 @@ def case_inspect(tmp):
               and "3,928,064" in out and "parallelism.tp 1, 2, 4, 8" in out and "ok: loads" in out,
               f"inspect {fmt}: format, files, parameters, tp sizes")
     check("F16 x 54 tensors" in run(["inspect", forms["bin-hf"]]).stdout, "inspect bin: stored dtypes (lm_head included)")
+    spec, _ = job(tmp, "v", FT, 8, extra="parallelism:\n  tp: 4\n")
+    p = run(["validate", spec, "--world", "4"])
+    check(p.returncode == 0 and "(ft, 4 layers" in p.stdout, "validate: an FT job at tp 4 is valid, format named")
     broken = os.path.join(tmp, "broken")
     shutil.copytree(forms["bin-plain"], broken)
     idx = json.load(open(os.path.join(broken, "pytorch_model.bin.index.json")))
