@@ -29,7 +29,8 @@ Cases:
            lm_head.weight is ignored; extra layers' tensors are warned about; no lm_head with
            tie_word_embeddings false is refused.
   ft_writer  bench/write_ft_folder.py (the bench's FT folder writer) on the trained model writes
-           byte for byte the folder FT's own converter wrote.
+           byte for byte the folder FT's own converter wrote; a -tp 2 folder it writes runs at
+           tp 4 identically to safetensors (ranks read parts of one rank file).
   inspect  `runner inspect` on each form: format, files, dtypes, parameter count, tp sizes;
            exit 1 and the problem named for a checkpoint missing a tensor; `runner validate`
            of an FT job.
@@ -382,6 +383,20 @@ def case_ft_writer(tmp):
     check(sorted(os.listdir(ours)) == names, f"the same {len(names)} files as FT's converter")
     same = [n for n in names if filecmp.cmp(os.path.join(ours, n), os.path.join(theirs, n), shallow=False)]
     check(len(same) == len(names), f"byte-identical to FT's converter: {len(same)}/{len(names)} files")
+    # A -tp 2 folder at tp 4: each rank reads part of one rank file (the 8-gpu runs read across
+    # several); identical to safetensors at tp 4.
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench/write_ft_folder.py"), TRAINED, tmp, "--tp", "2"],
+                   check=True, capture_output=True)
+    n = PASSAGES or 64
+    results = {}
+    for name, path in [("st", TRAINED), ("ft2", os.path.join(tmp, "2-gpu"))]:
+        spec, out = job(tmp, name, path, n, extra="parallelism:\n  tp: 4\n")
+        p = run([spec], n=4)
+        check(p.returncode == 0, f"{name} at tp 4: exit 0")
+        if p.returncode == 0:
+            results[name] = predictions(out, name)
+    if len(results) == 2:
+        check(same_results(results["ft2"], results["st"]), "a -tp 2 FT folder at tp 4: identical to safetensors at tp 4")
 
 
 if __name__ == "__main__":
