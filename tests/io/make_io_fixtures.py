@@ -2,7 +2,7 @@
 """Writes the inputs of the io/ reader tests (test_torch_file, test_zip_archive) into OUT_DIR,
 made by the real writers: torch.save, Python's zipfile and pickle.
 
-usage: make_io_fixtures.py OUT_DIR
+usage: make_io_fixtures.py OUT_DIR [PWNED]
 
   plain.bin         torch.save of an OrderedDict state dict (with _metadata, as state_dict()
                     returns it): fp32, fp16, bf16 tensors, a view with a storage offset and its
@@ -18,7 +18,7 @@ usage: make_io_fixtures.py OUT_DIR
   truncated.bin     plain.bin cut in half
   short_storage.bin plain.bin with the storage of "a" cut short
   hostile2.bin, hostile4.bin  torch-like archives whose data.pkl calls os.system (protocol 2:
-                    GLOBAL; protocol 4: STACK_GLOBAL) to create OUT_DIR/pwned
+                    GLOBAL; protocol 4: STACK_GLOBAL) to create PWNED (default OUT_DIR/pwned)
   stored.zip        zipfile: a stored and a deflated entry
   zip64.zip         a sparse ZIP64 archive (entry data beyond 4 GiB), hand-written from APPNOTE
                     6.3 and checked here with zipfile; it occupies a few KB on disk
@@ -36,6 +36,7 @@ from safetensors.torch import save_file
 
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
+PWNED = sys.argv[2] if len(sys.argv) > 2 else os.path.join(OUT, "pwned")
 
 
 def path(name):
@@ -72,7 +73,7 @@ def rezip(src, dst, edit=None, deflate=lambda name: False):
 def hostile(name, protocol):
     class Evil:
         def __reduce__(self):
-            return (os.system, ("touch " + path("pwned"),))
+            return (os.system, ("touch " + PWNED,))
 
     payload = pickle.dumps({"w": Evil()}, protocol=protocol)
     with zipfile.ZipFile(path(name), "w", zipfile.ZIP_STORED) as z:

@@ -4,6 +4,8 @@
 // outside the file.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -56,8 +58,9 @@ class DamagedZip : public ::testing::Test {
   void SetUp() override {
     std::ifstream in(io_fixture("stored.zip"), std::ios::binary);
     good_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    path_ = io_fixture("damaged.zip");
+    path_ = (fs::temp_directory_path() / ("bloom_damaged_" + std::to_string(::getpid()) + ".zip")).string();
   }
+  void TearDown() override { fs::remove(path_); }
   // Writes good_ changed by edit, expects open to fail with each part in the message.
   void expect_refused(const std::function<void(std::string&)>& edit,
                       const std::vector<std::string>& parts) {
