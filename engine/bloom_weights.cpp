@@ -38,7 +38,7 @@ std::string stored_name(const io::Checkpoint& ck, const ParamRef& p) {
   return ck.has(name) || !ck.has(kHfPrefix + name) ? name : kHfPrefix + name;
 }
 
-// FT's full stored shape (FT dims) and the files' split.
+// FT's stored shape of the whole tensor (FT dims; the split axis not divided by the files).
 std::vector<int64_t> ft_full(const FtForm& f) {
   std::vector<int64_t> s;
   for (int d : f.perm) s.push_back(f.view[static_cast<size_t>(d)]);
