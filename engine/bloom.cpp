@@ -155,7 +155,7 @@ void bloom_warmup(const BloomWeights& w, const std::vector<const PackedBatch*>& 
 }
 
 void bloom_logits(const BloomWeights& w, const Tensor& hidden, Tensor& logits, Context& ctx) {
-  ops::linear(ctx, hidden, w.word_embeddings, Tensor(), ops::Activation::None, logits);  // tied lm_head
+  ops::linear(ctx, hidden, w.lm_head, Tensor(), ops::Activation::None, logits);  // [R, V_local]
 }
 
 std::vector<RowScore> bloom_score(const BloomWeights& w, const PackedBatch& batch, Workspace& ws,

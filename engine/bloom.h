@@ -50,7 +50,7 @@ std::vector<RowScore> bloom_score(const BloomWeights& w, const PackedBatch& batc
                                   Communicator& tp, Context& ctx);
 
 /// Logits of this rank's vocab slice for the given final hidden rows: hidden [R, H] ->
-/// logits [R, V_local] f32. For tests and debugging (scoring never needs all of them).
+/// logits [R, V_local] f32, through lm_head (the embedding when tied). For tests and debugging (scoring never needs all of them).
 void bloom_logits(const BloomWeights& w, const Tensor& hidden, Tensor& logits, Context& ctx);
 
 }  // namespace bloom

@@ -3,11 +3,6 @@
 // elements, never per element.
 #include "io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -27,10 +22,7 @@ using OrderedJson = nlohmann::ordered_json;
 
 // Header sizes above this are not a model checkpoint (the reference implementation's limit).
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
-// Reads at least this big ask the kernel to start reading ahead the whole range at once.
-constexpr size_t kWillNeedBytes = 4u << 20;
-// Elements per conversion block when the source is unaligned, and bytes per writer chunk.
-constexpr size_t kBlockElems = 1u << 16;
+// Bytes per writer chunk.
 constexpr size_t kWriteChunkBytes = 16u << 20;
 
 // Every dtype of the safetensors format and its element size in bytes.
@@ -44,15 +36,6 @@ size_t safetensors_elem_size(const std::string& d) {
 }
 
 bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
-
-// Starts read-ahead of [p, p + n) for big reads; purely advisory.
-void advise_willneed(const void* p, size_t n) {
-  if (n < kWillNeedBytes) return;
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
-  uintptr_t end = reinterpret_cast<uintptr_t>(p) + n;
-  madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
-}
 
 // I64 ids (test references) -> I32, checking the range.
 void convert_i64_to_i32(const std::string& path, const std::string& name, const uint8_t* src,
@@ -126,30 +109,12 @@ std::string shape_to_string(const std::vector<int64_t>& shape) {
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
   SafetensorsFile f;
-  f.path_ = path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  BLOOM_CHECK(fd >= 0, "{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    BLOOM_FAIL("{}: cannot stat: {}", path, std::strerror(err));
-  }
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-  if (file_size < 8) {
-    ::close(fd);
-    BLOOM_FAIL("{}: file is {} bytes, too short for a safetensors header (truncated?)", path,
-               file_size);
-  }
-  void* m = mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  int map_err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  BLOOM_CHECK(m != MAP_FAILED, "{}: mmap of {} bytes failed: {}", path, file_size,
-              std::strerror(map_err));
-  f.map_ = m;
-  f.map_size_ = file_size;
-
-  const uint8_t* base = static_cast<const uint8_t*>(m);
+  f.map_ = MappedFile::open(path);
+  const uint64_t file_size = f.map_.size();
+  BLOOM_CHECK(file_size >= 8,
+              "{}: file is {} bytes, too short for a safetensors header (truncated?)", path,
+              file_size);
+  const uint8_t* base = f.map_.data();
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];  // little-endian
   BLOOM_CHECK(header_len <= file_size - 8,
@@ -168,13 +133,13 @@ void SafetensorsFile::parse_header(const char* json, size_t len, uint64_t data_s
   try {
     header = OrderedJson::parse(json, json + len);
   } catch (const nlohmann::json::exception& e) {
-    BLOOM_FAIL("{}: header is not valid JSON: {}", path_, e.what());
+    BLOOM_FAIL("{}: header is not valid JSON: {}", path(), e.what());
   }
-  BLOOM_CHECK(header.is_object(), "{}: header is not a JSON object", path_);
+  BLOOM_CHECK(header.is_object(), "{}: header is not a JSON object", path());
 
   for (const auto& [name, j] : header.items()) {
     if (name == "__metadata__") continue;
-    const std::string where = fmt::format("{}: tensor {}", path_, name);
+    const std::string where = fmt::format("{}: tensor {}", path(), name);
     BLOOM_CHECK(j.is_object(), "{}: header entry is not an object", where);
     auto dt = j.find("dtype");
     BLOOM_CHECK(dt != j.end() && dt->is_string(), "{}: missing or non-string \"dtype\"", where);
@@ -222,46 +187,9 @@ void SafetensorsFile::parse_header(const char* json, size_t len, uint64_t data_s
     const SafetensorsEntry& a = *by_offset[i - 1];
     const SafetensorsEntry& b = *by_offset[i];
     BLOOM_CHECK(b.begin >= a.end,
-                "{}: tensor {} (bytes [{}, {})) overlaps tensor {} (bytes [{}, {}))", path_, b.name,
+                "{}: tensor {} (bytes [{}, {})) overlaps tensor {} (bytes [{}, {}))", path(), b.name,
                 b.begin, b.end, a.name, a.begin, a.end);
   }
-}
-
-SafetensorsFile::~SafetensorsFile() { release(); }
-
-void SafetensorsFile::release() noexcept {
-  if (map_) munmap(map_, map_size_);
-  map_ = nullptr;
-  map_size_ = 0;
-  data_ = nullptr;
-}
-
-SafetensorsFile::SafetensorsFile(SafetensorsFile&& o) noexcept
-    : path_(std::move(o.path_)),
-      map_(o.map_),
-      map_size_(o.map_size_),
-      data_(o.data_),
-      entries_(std::move(o.entries_)),
-      index_(std::move(o.index_)) {
-  o.map_ = nullptr;
-  o.map_size_ = 0;
-  o.data_ = nullptr;
-}
-
-SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& o) noexcept {
-  if (this != &o) {
-    release();
-    path_ = std::move(o.path_);
-    map_ = o.map_;
-    map_size_ = o.map_size_;
-    data_ = o.data_;
-    entries_ = std::move(o.entries_);
-    index_ = std::move(o.index_);
-    o.map_ = nullptr;
-    o.map_size_ = 0;
-    o.data_ = nullptr;
-  }
-  return *this;
 }
 
 const SafetensorsEntry* SafetensorsFile::find(const std::string& name) const {
@@ -271,7 +199,7 @@ const SafetensorsEntry* SafetensorsFile::find(const std::string& name) const {
 
 const SafetensorsEntry& SafetensorsFile::at(const std::string& name) const {
   const SafetensorsEntry* e = find(name);
-  BLOOM_CHECK(e != nullptr, "{}: no tensor named {}", path_, name);
+  BLOOM_CHECK(e != nullptr, "{}: no tensor named {}", path(), name);
   return *e;
 }
 
@@ -279,15 +207,13 @@ void SafetensorsFile::read_elements(const SafetensorsEntry& e, int64_t elem0, in
                                     DType dst_dtype, void* dst) const {
   // (Messages are formatted only on failure: this runs once per row in column reads.)
   BLOOM_CHECK(elem0 >= 0 && n >= 0 && elem0 <= e.numel() && n <= e.numel() - elem0,
-              "{}: tensor {}: elements [{}, {}) are outside its {} elements", path_, e.name, elem0,
+              "{}: tensor {}: elements [{}, {}) are outside its {} elements", path(), e.name, elem0,
               elem0 + n, e.numel());
   if (n == 0) return;
   const uint8_t* src = bytes(e) + static_cast<size_t>(elem0) * e.elem_size;
-  const size_t src_bytes = static_cast<size_t>(n) * e.elem_size;
-  advise_willneed(src, src_bytes);
 
   if (e.dtype == "I64" && dst_dtype == DType::I32) {
-    convert_i64_to_i32(path_, e.name, src, n, static_cast<int32_t*>(dst));
+    convert_i64_to_i32(path(), e.name, src, n, static_cast<int32_t*>(dst));
     return;
   }
   DType src_dtype;
@@ -295,24 +221,8 @@ void SafetensorsFile::read_elements(const SafetensorsEntry& e, int64_t elem0, in
   BLOOM_CHECK(known && (src_dtype == dst_dtype || (is_float(src_dtype) && is_float(dst_dtype))),
               "{}: tensor {}: cannot read dtype {} as {} (supported: F32/F16/BF16 to "
               "fp32/fp16/bf16, I32/I64 to i32)",
-              path_, e.name, e.dtype, dtype_name(dst_dtype));
-  if (src_dtype == dst_dtype) {
-    std::memcpy(dst, src, src_bytes);
-    return;
-  }
-  if (reinterpret_cast<uintptr_t>(src) % e.elem_size == 0) {
-    convert_host(src, src_dtype, dst, dst_dtype, static_cast<size_t>(n));
-    return;
-  }
-  // Unaligned source (the format does not promise alignment): go through an aligned block.
-  std::vector<uint32_t> scratch(kBlockElems * e.elem_size / sizeof(uint32_t) + 1);
-  uint8_t* out = static_cast<uint8_t*>(dst);
-  const size_t dst_size = dtype_size(dst_dtype);
-  for (int64_t i = 0; i < n; i += static_cast<int64_t>(kBlockElems)) {
-    const size_t m = static_cast<size_t>(std::min<int64_t>(kBlockElems, n - i));
-    std::memcpy(scratch.data(), src + static_cast<size_t>(i) * e.elem_size, m * e.elem_size);
-    convert_host(scratch.data(), src_dtype, out + static_cast<size_t>(i) * dst_size, dst_dtype, m);
-  }
+              path(), e.name, e.dtype, dtype_name(dst_dtype));
+  read_mapped(src, src_dtype, n, dst_dtype, dst);
 }
 
 // ---- writer -----------------------------------------------------------------------------------

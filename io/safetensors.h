@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "io/mapped_file.h"
 
 namespace bloom::io {
 
@@ -40,8 +41,8 @@ const char* safetensors_dtype_name(DType t);
 /// "[3000, 96]"
 std::string shape_to_string(const std::vector<int64_t>& shape);
 
-/// A safetensors file mapped read-only. Movable, not copyable; the mapping lives as long as the
-/// object. All read methods are const and safe to call from several threads at once.
+/// A safetensors file mapped read-only. Movable (the mapping does not move), not copyable; the
+/// mapping lives as long as the object. All read methods are const and safe to call from several threads at once.
 class SafetensorsFile {
  public:
   /// Maps `path` and validates the header: length inside the file, valid JSON, known dtypes,
@@ -49,14 +50,7 @@ class SafetensorsFile {
   /// Every error names the file (and the tensor, where one is involved).
   static SafetensorsFile open(const std::string& path);
 
-  SafetensorsFile() = default;
-  ~SafetensorsFile();
-  SafetensorsFile(SafetensorsFile&& o) noexcept;
-  SafetensorsFile& operator=(SafetensorsFile&& o) noexcept;
-  SafetensorsFile(const SafetensorsFile&) = delete;
-  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
-
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return map_.path(); }
   /// Entries in header order.
   const std::vector<SafetensorsEntry>& entries() const { return entries_; }
   /// nullptr when the file has no tensor of that name.
@@ -65,6 +59,10 @@ class SafetensorsFile {
   const SafetensorsEntry& at(const std::string& name) const;
   /// First byte of the tensor inside the mapping (may be unaligned).
   const uint8_t* bytes(const SafetensorsEntry& e) const { return data_ + e.begin; }
+  /// The same as a byte offset in the file.
+  uint64_t file_offset(const SafetensorsEntry& e) const {
+    return static_cast<uint64_t>(data_ - map_.data()) + e.begin;
+  }
 
   /// Converts elements [elem0, elem0 + n) of `e` (flat, row-major) to `dst_dtype` into `dst`.
   /// Touches only the pages of that range.
@@ -72,12 +70,9 @@ class SafetensorsFile {
                      void* dst) const;
 
  private:
-  void release() noexcept;
   void parse_header(const char* json, size_t len, uint64_t data_size);
 
-  std::string path_;
-  void* map_ = nullptr;
-  size_t map_size_ = 0;
+  MappedFile map_;
   const uint8_t* data_ = nullptr;  // start of the data section inside map_
   std::vector<SafetensorsEntry> entries_;
   std::unordered_map<std::string, size_t> index_;  // name -> position in entries_

@@ -17,6 +17,7 @@
 
 #include "core/check.h"
 #include "core/comm_mpi.h"
+#include "engine/bloom_weights.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
 #include "io/tokenizer.h"
@@ -51,8 +52,9 @@ struct Engine {
 };
 
 void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
-  const std::string key = fmt::format("{}|{}|{}|{}|{}", r.model.path, r.model.dtype,
-                                      r.model.backend, r.parallelism.tp, r.parallelism.dp);
+  const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", r.model.path, r.model.format,
+                                      r.model.dtype, r.model.backend, r.parallelism.tp,
+                                      r.parallelism.dp);
   if (e.key == key) {
     e.load_seconds = 0.0;  // weights kept from the previous run
     return;
@@ -60,7 +62,9 @@ void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
   e.weights.reset();
   e.tp_comm.reset();
   e.topo.reset();
-  const BloomConfig config = BloomConfig::from_file(r.model.path + "/config.json");
+  const ModelSource src = ModelSource::open(r.model.path, parse_model_format(r.model.format));
+  const BloomConfig& config = src.config;
+  for (const std::string& w : src.warnings) spdlog::warn("{}", w);
   check_layout(mpi.world_size(), static_cast<int>(r.parallelism.tp),
                static_cast<int>(r.parallelism.dp), static_cast<int>(config.n_head));
   e.topo = std::make_unique<Topology>(mpi, static_cast<int>(r.parallelism.tp),
@@ -81,15 +85,15 @@ void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
 #endif
   }
   const TpPlan plan = TpPlan::make(config, e.topo->tp_rank, e.topo->tp);
-  const io::Checkpoint ckpt = io::Checkpoint::open(r.model.path);
   const auto t0 = Clock::now();
-  e.weights.emplace(BloomWeights::load(ckpt, config, plan, parse_dtype(r.model.dtype), *e.ctx,
+  e.weights.emplace(BloomWeights::load(src, plan, parse_dtype(r.model.dtype), *e.ctx,
                                        static_cast<int>(r.load_threads)));
   e.ctx->synchronize();
   e.load_seconds = since(t0);
   BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &e.load_seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
-  spdlog::info("loaded {} ({} layers, hidden {}, {} heads) as {} on {}: {:.2f} GB per rank in "
-               "{:.2f} s ({:.2f} GB/s)", r.model.path, config.n_layer, config.hidden,
+  spdlog::info("loaded {} ({}, {} layers, hidden {}, {} heads) as {} on {}: {:.2f} GB per rank "
+               "in {:.2f} s ({:.2f} GB/s)", r.model.path,
+               model_format_name(src.location.format), config.n_layer, config.hidden,
                config.n_head, r.model.dtype, r.model.backend, e.weights->load_stats.bytes / 1e9,
                e.load_seconds, e.weights->load_stats.bytes / 1e9 / std::max(e.load_seconds, 1e-9));
   e.key = key;

@@ -1,5 +1,5 @@
 // YAML job file parsing. Shape of a job file (jobs/README.md documents every key):
-//   name, model.{path,dtype,backend,tokenizer}, dataset.{path,limit}, batch.{size,max_tokens},
+//   name, model.{path,dtype,backend,tokenizer,format}, dataset.{path,limit}, batch.{size,max_tokens},
 //   parallelism.{tp,dp}, output.{path,resume,overwrite}, method, load.threads, sweep.
 #include "runner/job_spec.h"
 
@@ -24,7 +24,7 @@ const std::vector<std::string> kKeys = {
     "name",           "model.path",     "model.dtype",    "model.backend",  "model.tokenizer",
     "dataset.path",   "dataset.limit",  "batch.size",     "batch.max_tokens", "parallelism.tp",
     "parallelism.dp", "output.path",    "output.resume",  "output.overwrite", "method",
-    "load.threads"};
+    "load.threads",   "model.format"};
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -167,6 +167,8 @@ RunSpec make_run(const std::map<std::string, Value>& kv, const std::string& orig
   r.model.path = need("model.path").text;
   if (auto* v = get("model.dtype")) r.model.dtype = one_of(*v, "model.dtype", {"fp32", "fp16", "bf16"});
   if (auto* v = get("model.backend")) r.model.backend = one_of(*v, "model.backend", {"cpu", "cuda"});
+  if (auto* v = get("model.format"))
+    r.model.format = one_of(*v, "model.format", {"auto", "safetensors", "bin", "ft"});
   r.model.tokenizer = get("model.tokenizer") ? get("model.tokenizer")->text
                                              : r.model.path + "/tokenizer.json";
   r.dataset.path = need("dataset.path").text;

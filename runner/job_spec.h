@@ -19,6 +19,7 @@ struct RunSpec {
     std::string dtype = "fp32";    // fp32 | fp16 | bf16
     std::string backend = "cpu";   // cpu | cuda
     std::string tokenizer;         // default: <path>/tokenizer.json
+    std::string format = "auto";   // auto | safetensors | bin | ft
   } model;
   struct {
     std::string path;

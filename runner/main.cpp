@@ -3,6 +3,7 @@
 //   runner validate JOB.yaml [--world N]    expand and check a job, print the runs it would make
 //   runner tokenize --tokenizer FILE        text lines (or {"text": ...} lines) -> JSON id arrays
 //   runner make-model --like NAME ...       write a random HF-format BLOOM checkpoint
+//   runner inspect MODEL_PATH               describe a model folder without loading it
 //   runner report RESULTS.h5 [...]          tables, plots and passages of results files
 // Each command registers its own options (runner/command.h); this file only wires them and
 // catches every error: logged, flushed, and the MPI job aborted (a lone exit() would leave the
@@ -22,6 +23,7 @@
 #include "runner/log.h"
 #include "runner/report/report_cmd.h"
 #include "runner/run_cmd.h"
+#include "runner/tools/inspect_cmd.h"
 #include "runner/tools/make_model_cmd.h"
 #include "runner/tools/tokenize_cmd.h"
 #include "runner/tools/validate_cmd.h"
@@ -80,7 +82,7 @@ int main(int argc, char** argv) {
   const std::vector<bloom::Command> commands = {
       bloom::add_run_command(app),        bloom::add_validate_command(app),
       bloom::add_tokenize_command(app),   bloom::add_make_model_command(app),
-      bloom::add_report_command(app),
+      bloom::add_report_command(app),     bloom::add_inspect_command(app),
   };
 
   const std::vector<std::string> args = normalize_args(argc, argv, commands);

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "core/check.h"
-#include "io/checkpoint.h"
+#include "engine/bloom_weights.h"
 #include "io/dataset.h"
 #include "io/results_file.h"
 #include "runner/topology.h"
@@ -21,13 +21,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void check_tokenizer(const RunSpec& r) {
+void check_tokenizer(const RunSpec& r, ModelFormat format) {
   std::error_code ec;
   // An ifstream opens a folder without complaint on Linux; say what reading it would say.
   const int err = fs::is_directory(r.model.tokenizer, ec) ? EISDIR : 0;
   std::ifstream tok(r.model.tokenizer, std::ios::binary);
-  BLOOM_CHECK(err == 0 && tok.good(), "run {}: model.tokenizer '{}' cannot be opened: {}", r.name,
-              r.model.tokenizer, std::strerror(err ? err : errno));
+  BLOOM_CHECK(err == 0 && tok.good(), "run {}: model.tokenizer '{}' cannot be opened: {}{}", r.name,
+              r.model.tokenizer, std::strerror(err ? err : errno),
+              format == ModelFormat::Ft
+                  ? " (model.path is a FasterTransformer folder, and the tokenizer is not part "
+                    "of one: set model.tokenizer to the model's tokenizer.json)"
+                  : "");
 }
 
 }  // namespace
@@ -48,12 +52,15 @@ std::vector<RunCheck> preflight(const JobSpec& job, int world_size) {
     c.world = world_size > 0 ? world_size : c.tp * (dp > 0 ? dp : 1);
     BLOOM_CHECK(fs::is_directory(r.model.path),
                 "run {}: model.path '{}' is not a folder (a HF BLOOM checkpoint folder: "
-                "config.json, tokenizer.json, *.safetensors)", r.name, r.model.path);
-    c.config = BloomConfig::from_file(r.model.path + "/config.json");
+                "config.json, tokenizer.json, *.safetensors or pytorch_model*.bin; or a "
+                "FasterTransformer <N>-gpu folder)", r.name, r.model.path);
+    const ModelSource src = ModelSource::open(r.model.path, parse_model_format(r.model.format));
+    c.config = src.config;
+    c.format = src.location.format;
     check_layout(c.world, c.tp, dp, static_cast<int>(c.config.n_head));
     c.dp = c.world / c.tp;
-    io::Checkpoint::open(r.model.path);
-    check_tokenizer(r);
+    for (const std::string& problem : src.problems()) BLOOM_FAIL("run {}: {}", r.name, problem);
+    check_tokenizer(r, src.location.format);
     const auto key = std::make_pair(r.dataset.path, r.dataset.limit);
     if (passages.count(key) == 0) {
       passages[key] = static_cast<int64_t>(

@@ -2,8 +2,9 @@
 // makes before its results file exists, so that a typo fails in the first second, with the same
 // message from either command, and leaves no file behind (a left-over file would refuse the
 // corrected job until output.resume or output.overwrite is set). Per run, in this order:
-// model.path is a folder; its config.json; the layout (tp, dp) against the ranks and the heads;
-// the checkpoint's headers (no weights read); model.tokenizer can be opened; the dataset (read
+// model.path is a folder; its format and config (config.json or FT's config.ini); the layout
+// (tp, dp) against the ranks and the heads; the checkpoint's headers and tensor list (no weights
+// read); model.tokenizer can be opened; the dataset (read
 // whole: milliseconds for LAMBADA) has a passage for every data-parallel group. Then, once for
 // the job: the results file can be created (its folder exists, is a folder and is writable; an
 // existing file needs output.resume or output.overwrite).
@@ -20,7 +21,8 @@ namespace bloom {
 
 /// What preflight found out about one run.
 struct RunCheck {
-  BloomConfig config;      ///< the model's config.json
+  BloomConfig config;      ///< the model's config (config.json, or an FT folder's config.ini)
+  ModelFormat format = ModelFormat::Auto;  ///< what model.path holds (never Auto once checked)
   int world = 1;           ///< ranks the layout was checked against
   int tp = 1, dp = 1;      ///< the layout on that many ranks
   int64_t n_passages = 0;  ///< passages the run evaluates (dataset.limit applied)

@@ -22,7 +22,7 @@
 
 #include "core/check.h"
 #include "core/tensor.h"
-#include "io/checkpoint.h"
+#include "engine/bloom_params.h"
 #include "io/safetensors.h"
 
 namespace bloom {
@@ -67,7 +67,7 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-struct Init {
+struct Normal {
   float mean;
   float std;
 };
@@ -75,12 +75,12 @@ struct Init {
 struct ParamSpec {
   std::string name;  // canonical (no prefix)
   std::vector<int64_t> shape;
-  Init init;
+  Normal init;
   uint64_t key;  // random stream of this tensor
 };
 
 // Elements [elem0, elem0 + n) of the stream `key`, as floats.
-void generate(uint64_t key, Init init, int64_t elem0, int64_t n, float* out) {
+void generate(uint64_t key, Normal init, int64_t elem0, int64_t n, float* out) {
   // Four 16-bit uniforms sum to mean 131070 and std 65536 / sqrt(3).
   const float scale = init.std * static_cast<float>(std::sqrt(3.0) / 65536.0);
   uint64_t z = key + static_cast<uint64_t>(elem0) * kGolden;
@@ -147,36 +147,21 @@ ModelShape resolve_shape(const MakeModelOptions& o) {
   return s;
 }
 
-// All parameters in HF's state_dict order.
+// All parameters in HF's state_dict order, from the parameter table.
 std::vector<ParamSpec> param_specs(const ModelShape& s, uint64_t seed) {
-  using io::Param;
-  const int64_t h = s.hidden;
-  const Init matrix{0.0f, 0.02f}, ln_weight{1.0f, 0.1f}, bias{0.0f, 0.02f};
+  BloomConfig c;
+  c.n_layer = s.n_layer;
+  c.hidden = s.hidden;
+  c.n_head = s.n_head;
+  c.vocab = s.vocab;
   std::vector<ParamSpec> specs;
-  auto add = [&](Param p, int layer, std::vector<int64_t> shape, Init init) {
-    std::string name = io::param_name(p, layer);
+  for (const ParamRef& p : bloom_params(c)) {
+    const Normal init = p.desc->init == Init::LnWeight ? Normal{1.0f, 0.1f}   // 1 + N(0, .1)
+                                                       : Normal{0.0f, 0.02f};  // N(0, .02)
+    std::string name = hf_name(p);
     const uint64_t key = mix64(mix64(seed) ^ fnv1a(name));
-    specs.push_back({std::move(name), std::move(shape), init, key});
-  };
-  add(Param::WordEmbeddings, -1, {s.vocab, h}, matrix);
-  add(Param::EmbLnWeight, -1, {h}, ln_weight);
-  add(Param::EmbLnBias, -1, {h}, bias);
-  for (int l = 0; l < s.n_layer; ++l) {
-    add(Param::Ln1Weight, l, {h}, ln_weight);
-    add(Param::Ln1Bias, l, {h}, bias);
-    add(Param::QkvWeight, l, {3 * h, h}, matrix);
-    add(Param::QkvBias, l, {3 * h}, bias);
-    add(Param::DenseWeight, l, {h, h}, matrix);
-    add(Param::DenseBias, l, {h}, bias);
-    add(Param::Ln2Weight, l, {h}, ln_weight);
-    add(Param::Ln2Bias, l, {h}, bias);
-    add(Param::FcWeight, l, {4 * h, h}, matrix);
-    add(Param::FcBias, l, {4 * h}, bias);
-    add(Param::ProjWeight, l, {h, 4 * h}, matrix);
-    add(Param::ProjBias, l, {h}, bias);
+    specs.push_back({std::move(name), full_shape(p, c), init, key});
   }
-  add(Param::LnFWeight, -1, {h}, ln_weight);
-  add(Param::LnFBias, -1, {h}, bias);
   return specs;
 }
 
@@ -328,7 +313,7 @@ MakeModelResult make_model(const MakeModelOptions& o) {
     for (size_t i = shards[s].first; i < shards[s].second; ++i) {
       const ParamSpec& p = specs[i];
       io::TensorToWrite t;
-      t.name = "transformer." + p.name;
+      t.name = kHfPrefix + p.name;
       t.dtype = dtype;
       t.shape = p.shape;
       t.fill = [&p, dtype, threads](int64_t elem0, int64_t n, void* dst) {

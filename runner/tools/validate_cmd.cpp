@@ -39,9 +39,9 @@ void print_lines(const ValidateOptions& o, const Validated& v, std::ostream& out
   for (size_t i = 0; i < v.job.runs.size(); ++i) {
     const RunSpec& r = v.job.runs[i];
     const RunCheck& c = v.checks[i];
-    out << fmt::format("  {}: model {} ({} layers, hidden {}, {} heads) {} on {}, tp {} x dp {} "
+    out << fmt::format("  {}: model {} ({}, {} layers, hidden {}, {} heads) {} on {}, tp {} x dp {} "
                        "({} ranks), batch {} sequences / {} tokens, dataset {}{}\n",
-                       r.name, r.model.path, c.config.n_layer, c.config.hidden, c.config.n_head,
+                       r.name, r.model.path, model_format_name(c.format), c.config.n_layer, c.config.hidden, c.config.n_head,
                        r.model.dtype, r.model.backend, c.tp, c.dp, c.world, r.batch.size,
                        r.batch.max_tokens ? std::to_string(r.batch.max_tokens) : "auto",
                        r.dataset.path,
@@ -57,7 +57,8 @@ ordered_json run_json(const RunSpec& r, const RunCheck& c, size_t index) {
           {"name", r.name},
           {"sweep", sweep},
           {"method", r.method},
-          {"model", {{"path", r.model.path}, {"tokenizer", r.model.tokenizer},
+          {"model", {{"path", r.model.path}, {"format", model_format_name(c.format)},
+                     {"tokenizer", r.model.tokenizer},
                      {"dtype", r.model.dtype}, {"backend", r.model.backend},
                      {"n_layer", c.config.n_layer}, {"hidden", c.config.hidden},
                      {"n_head", c.config.n_head}, {"vocab", c.config.vocab}}},

@@ -66,6 +66,7 @@ class Launch:
     def __init__(self, args, ranks=1, out=None, cleanup=None, cmd=None):
         self.args, self.ranks, self.out, self.cleanup = args, ranks, out, cleanup
         self.cmd = cmd  # the whole command line, when not RUNNER + args (under mpirun)
+        self.absent = []  # files the launch must not create (a refused pickle's call)
 
 
 class Ctx:
@@ -325,6 +326,13 @@ def _(ctx):
                          f"  dataset.limit: {vals}\n  load.threads: {vals}\n")
 
 
+@case(JOB, "unknown model format", "model.format must be one of auto, safetensors, bin, ft, got 'gguf'",
+      "model.format names a format the runner does not read.",
+      "Use auto (the default: found from the files), safetensors, bin or ft.")
+def _(ctx):
+    return ctx.run(model_extra="  format: gguf\n")
+
+
 @case(JOB, "job file missing", "File does not exist",
       "The job file path is wrong.", "Check the path (relative paths start from the current folder).")
 def _(ctx):
@@ -408,21 +416,12 @@ def _(ctx):
 
 
 @case(MODEL, "no weights", "no model.safetensors or model.safetensors.index.json",
-      "The folder has no safetensors weights.", "Download model*.safetensors (and the index, if sharded).")
+      "The folder holds no weights the runner reads: safetensors, PyTorch .bin or a "
+      "FasterTransformer folder (config.ini).",
+      "Download model*.safetensors or pytorch_model*.bin (and the index, if sharded).")
 def _(ctx):
     m = ctx.model()
     os.remove(os.path.join(m, "model.safetensors"))
-    return ctx.run(model=m)
-
-
-@case(MODEL, "only PyTorch weights", "only PyTorch .bin weights: re-save them as safetensors",
-      "The folder has pytorch_model.bin only; the runner reads safetensors.",
-      "In Python: `AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, "
-      "safe_serialization=True)`.")
-def _(ctx):
-    m = ctx.model()
-    os.remove(os.path.join(m, "model.safetensors"))
-    ctx.write("model/pytorch_model.bin", b"\0" * 16)
     return ctx.run(model=m)
 
 
@@ -457,6 +456,21 @@ def _(ctx):
       "Use the config.json that came with the weights.", output="incomplete")
 def _(ctx):
     return ctx.run(model=edit_config(ctx, lambda c: c.update(n_layer=2)))
+
+
+@case(MODEL, "format named but absent", "model.format is bin but there is no pytorch_model.bin",
+      "model.format asks for a format whose files the folder does not hold.",
+      "Drop model.format (auto finds the format) or point model.path at the right folder.")
+def _(ctx):
+    return ctx.run(model_extra="  format: bin\n")
+
+
+@case(MODEL, "untied without lm_head", "tie_word_embeddings: false, but there is no lm_head.weight",
+      "config.json says the output layer is its own tensor, but the weights have none (HF would "
+      "start it from random values).",
+      "Set tie_word_embeddings to true if the embedding is the output layer, or add lm_head.weight.")
+def _(ctx):
+    return ctx.run(model=edit_config(ctx, lambda c: c.update(tie_word_embeddings=False)))
 
 
 ST = "Safetensors weights"
@@ -557,6 +571,14 @@ def _(ctx):
     def ints(h):
         h["transformer.ln_f.weight"]["dtype"] = "I32"
     return ctx.run(model=edit_header(ctx, ints))
+
+
+# PyTorch .bin weights and FasterTransformer folders: tests/errors/catalogue_checkpoints.py.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import catalogue_checkpoints  # noqa: E402
+
+for args in catalogue_checkpoints.CASES:
+    CASES.append(Case(*args))
 
 
 TOK = "Tokenizer"
@@ -848,6 +870,9 @@ def run_case(c, tmp, shared):
         problems.append(f"message {c.message!r} not printed")
     if c.pattern and not re.search(c.pattern, text):
         problems.append(f"no match for /{c.pattern}/")
+    for path in launch.absent:
+        if os.path.exists(path):
+            problems.append(f"{path} exists: the input's code ran")
     for sign in CRASH_SIGNS:
         if sign in text:
             problems.append(f"crash sign {sign!r} in the output")

@@ -146,7 +146,34 @@ sweep:
     put("fuzz_job_spec", "bad-yaml", "name: [x\n")
 
 
+def torch_file_seeds():
+    """torch.save's own output (whole files, odd mode) and its pickles (even mode)."""
+    import collections
+    import io
+    import zipfile
+    import torch
+    sd = collections.OrderedDict()
+    base = torch.arange(12, dtype=torch.float16)
+    sd["a"] = base[2:8].view(2, 3)
+    sd["base"] = base
+    sd["c"] = torch.zeros(2, dtype=torch.bfloat16)
+    sd["p"] = torch.nn.Parameter(torch.ones(3))
+    sd["s"] = torch.tensor(1.5)
+    sd._metadata = collections.OrderedDict({"": {"version": 1}})
+    for name, obj, proto in [("state-dict", sd, 2), ("dict-proto4", dict(sd), 4),
+                             ("one", {"w": torch.ones(2, 2)}, 2)]:
+        buf = io.BytesIO()
+        torch.save(obj, buf, pickle_protocol=proto)
+        raw = buf.getvalue()
+        put("fuzz_torch_file", "file-" + name, b"\x01" + raw)
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            pkl = z.read("archive/data.pkl")
+        # Storage keys 0..3 exist in the archive the target builds around a pickle.
+        put("fuzz_torch_file", "pickle-" + name, b"\x00" + pkl)
+
+
 tokenizer_seeds()
 safetensors_seeds()
+torch_file_seeds()
 dataset_seeds()
 job_spec_seeds()

@@ -9,7 +9,8 @@
 #               (-set_cover_merge=1 -use_counters=0) of what the run found, into
 #               tests/fuzz/corpus/<target>/ (without -u the kept corpus is not touched)
 #   -j JOBS     parallel targets (default 1)
-#   TARGET      fuzz_tokenizer fuzz_safetensors fuzz_dataset fuzz_job_spec (default: all)
+#   TARGET      fuzz_tokenizer fuzz_safetensors fuzz_dataset fuzz_job_spec fuzz_torch_file
+#               (default: all)
 # A crash, leak, timeout or failed property stops that target: the input is copied to
 # tests/fuzz/regressions/<target>/ (replayed by the CTest `fuzz` tests once committed) and the
 # script fails. Ends with "N passed, M failed". Needs clang and libclang-rt-dev (libFuzzer).
@@ -31,7 +32,7 @@ while getopts "t:uj:" opt; do
 done
 shift $((OPTIND - 1))
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_tokenizer fuzz_safetensors fuzz_dataset fuzz_job_spec)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_tokenizer fuzz_safetensors fuzz_dataset fuzz_job_spec fuzz_torch_file)
 
 cmake -S "$HERE" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$BUILD" -j2 "${TARGETS[@]}" >/dev/null
@@ -43,6 +44,7 @@ python3 "$HERE/make_seeds.py" "$WORK/seeds"
 dict_for() {
   case $1 in
     fuzz_job_spec) echo "-dict=$HERE/job_spec.dict" ;;
+    fuzz_torch_file) echo "-dict=$HERE/torch_pickle.dict" ;;
     *) echo "-dict=$HERE/json.dict" ;;
   esac
 }

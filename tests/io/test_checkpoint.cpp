@@ -14,6 +14,7 @@
 #include "core/check.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "tests/test_support.h"
 
 namespace bloom::io {
 namespace {
@@ -24,33 +25,13 @@ const std::string kFixture = std::string(BLOOM_SOURCE_DIR) + "/tests/data/tiny-b
 
 // Runs f, expects a bloom::Error whose message holds every one of `parts`; returns the message.
 std::string expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "no bloom::Error thrown";
-  return "";
+  const std::string msg = ::bloom::testing::error_of(f);
+  for (const auto& p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  return msg;
 }
 
-// A fresh temporary folder per test, removed afterwards.
-class TempDir : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / (std::string("bloom_io_") + info->test_suite_name() + "_" +
-                                        info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+using TempDir = ::bloom::testing::TempDirTest;
 
 // A safetensors file written byte by byte, to make malformed ones. header_len < 0: the real length.
 void write_raw(const std::string& path, const std::string& header, size_t data_bytes,
@@ -71,6 +52,8 @@ TensorToWrite tensor_from(const std::string& name, DType t, std::vector<int64_t>
   w.data = data;
   return w;
 }
+
+Checkpoint open_fixture() { return Checkpoint::open(kFixture, "transformer."); }
 
 // Independent reader for the fixture: parses the header with nlohmann and reads with ifstream.
 std::vector<float> read_f32_independently(const std::string& file, const std::string& name) {
@@ -97,55 +80,38 @@ std::vector<uint16_t> as_u16(const std::vector<uint8_t>& bytes) {
 // ---- the sharded fixture --------------------------------------------------------------------
 
 TEST(CheckpointFixture, OpensShardsWithShapesFromConfig) {
-  const Checkpoint ck = Checkpoint::open(kFixture);
+  const Checkpoint ck = open_fixture();
+  EXPECT_EQ(ck.format(), CheckpointFormat::Safetensors);
   EXPECT_EQ(ck.files().size(), 3u);
   std::ifstream cfg_in(kFixture + "/config.json");
   const auto cfg = nlohmann::json::parse(cfg_in);
   const int64_t h = cfg.at("hidden_size"), n_layer = cfg.at("n_layer"),
                 vocab = cfg.at("vocab_size");
   ASSERT_EQ(h, 96);
-  ASSERT_EQ(cfg.at("n_head"), 6);
   ASSERT_EQ(n_layer, 3);
   ASSERT_EQ(vocab, 3000);
   EXPECT_EQ(ck.names().size(), static_cast<size_t>(5 + 12 * n_layer));
-
-  const std::string why = "config.json";
-  ck.check_shape(param_name(Param::WordEmbeddings), {vocab, h}, why);
-  for (Param p : {Param::EmbLnWeight, Param::EmbLnBias, Param::LnFWeight, Param::LnFBias})
-    ck.check_shape(param_name(p), {h}, why);
-  for (int l = 0; l < n_layer; ++l) {
-    for (Param p : {Param::Ln1Weight, Param::Ln1Bias, Param::Ln2Weight, Param::Ln2Bias,
-                    Param::DenseBias, Param::ProjBias})
-      ck.check_shape(param_name(p, l), {h}, why);
-    ck.check_shape(param_name(Param::QkvWeight, l), {3 * h, h}, why);
-    ck.check_shape(param_name(Param::QkvBias, l), {3 * h}, why);
-    ck.check_shape(param_name(Param::DenseWeight, l), {h, h}, why);
-    ck.check_shape(param_name(Param::FcWeight, l), {4 * h, h}, why);
-    ck.check_shape(param_name(Param::FcBias, l), {4 * h}, why);
-    ck.check_shape(param_name(Param::ProjWeight, l), {h, 4 * h}, why);
-  }
+  // (every parameter's shape against the config: tests/engine/test_bloom_params.cpp)
+  ck.check_shape("word_embeddings.weight", {vocab, h});
+  ck.check_shape("h.2.self_attention.query_key_value.weight", {3 * h, h});
+  ck.check_shape("h.0.mlp.dense_4h_to_h.weight", {h, 4 * h});
   const TensorInfo emb = ck.info("word_embeddings.weight");
   EXPECT_EQ(emb.dtype, DType::F32);
   EXPECT_EQ(emb.numel(), vocab * h);
+  EXPECT_EQ(emb.stored_name, "transformer.word_embeddings.weight");
   EXPECT_EQ(fs::path(emb.file).filename(), "model-00001-of-00003.safetensors");
   EXPECT_EQ(fs::path(ck.info("ln_f.bias").file).filename(), "model-00003-of-00003.safetensors");
-}
-
-TEST(CheckpointFixture, ParamNames) {
-  EXPECT_EQ(param_name(Param::WordEmbeddings), "word_embeddings.weight");
-  EXPECT_EQ(param_name(Param::EmbLnBias), "word_embeddings_layernorm.bias");
-  EXPECT_EQ(param_name(Param::QkvWeight, 2), "h.2.self_attention.query_key_value.weight");
-  EXPECT_EQ(param_name(Param::DenseBias, 0), "h.0.self_attention.dense.bias");
-  EXPECT_EQ(param_name(Param::Ln2Weight, 1), "h.1.post_attention_layernorm.weight");
-  EXPECT_EQ(param_name(Param::FcWeight, 7), "h.7.mlp.dense_h_to_4h.weight");
-  EXPECT_EQ(param_name(Param::ProjBias, 7), "h.7.mlp.dense_4h_to_h.bias");
-  EXPECT_EQ(param_name(Param::LnFWeight), "ln_f.weight");
-  expect_error([] { param_name(Param::QkvWeight); }, {"layer"});
-  expect_error([] { param_name(Param::LnFBias, 0); }, {"layer"});
+  // The byte offset is where the tensor's bytes are in its file.
+  const std::vector<float> want = read_f32_independently(emb.file, emb.stored_name);
+  std::ifstream in(emb.file, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(emb.offset));
+  std::vector<float> got(want.size());
+  in.read(reinterpret_cast<char*>(got.data()), static_cast<std::streamsize>(got.size() * 4));
+  EXPECT_EQ(got, want);
 }
 
 TEST(CheckpointFixture, ShapeMismatchMessage) {
-  const Checkpoint ck = Checkpoint::open(kFixture);
+  const Checkpoint ck = open_fixture();
   const std::string msg = expect_error(
       [&] {
         ck.check_shape("word_embeddings.weight", {3000, 128}, "config.json says hidden_size 128");
@@ -168,7 +134,7 @@ TEST(CheckpointFixture, ShapeMismatchMessage) {
 }
 
 TEST(CheckpointFixture, FullReadMatchesIndependentReader) {
-  const Checkpoint ck = Checkpoint::open(kFixture);
+  const Checkpoint ck = open_fixture();
   for (const std::string name :
        {"word_embeddings.weight", "h.1.self_attention.query_key_value.weight",
         "h.2.mlp.dense_4h_to_h.weight", "ln_f.bias"}) {
@@ -180,7 +146,7 @@ TEST(CheckpointFixture, FullReadMatchesIndependentReader) {
 }
 
 TEST(CheckpointFixture, PrefixOptional) {
-  const Checkpoint ck = Checkpoint::open(kFixture);
+  const Checkpoint ck = open_fixture();
   EXPECT_TRUE(ck.has("h.0.input_layernorm.weight"));
   EXPECT_TRUE(ck.has("transformer.h.0.input_layernorm.weight"));
   EXPECT_FALSE(ck.has("h.3.input_layernorm.weight"));
@@ -191,7 +157,7 @@ TEST(CheckpointFixture, PrefixOptional) {
 }
 
 TEST(CheckpointFixture, RowAndColumnSlicesEqualFullRead) {
-  const Checkpoint ck = Checkpoint::open(kFixture);
+  const Checkpoint ck = open_fixture();
   const std::string qkv = "h.1.self_attention.query_key_value.weight";  // [288, 96]
   std::vector<float> full(288 * 96);
   ck.read(qkv, DType::F32, full.data());
@@ -227,13 +193,13 @@ TEST(CheckpointFixture, RowAndColumnSlicesEqualFullRead) {
   expect_error([&] { ck.read_rows(qkv, 200, 89, DType::F32, buf.data()); },
                {"model-00002-of-00003.safetensors", qkv, "[200, 289)", "out of range"});
   expect_error([&] { ck.read_cols(qkv, 90, 7, DType::F32, buf.data()); },
-               {qkv, "columns [90, 97)"});
+               {qkv, "[90, 97) of dim 1"});
   expect_error([&] { ck.read_cols("ln_f.bias", 0, 1, DType::F32, buf.data()); },
                {"ln_f.bias", "2-D"});
 }
 
 TEST(CheckpointFixture, ConcurrentReadsFromThreads) {
-  const Checkpoint ck = Checkpoint::open(kFixture);
+  const Checkpoint ck = open_fixture();
   const std::vector<std::string> names = ck.names();
   std::vector<std::vector<uint16_t>> serial(names.size()), parallel(names.size());
   for (size_t i = 0; i < names.size(); ++i) {
@@ -253,7 +219,7 @@ TEST(CheckpointFixture, ConcurrentReadsFromThreads) {
 }
 
 TEST(CheckpointFixture, MissingTensorNamesFilesSearched) {
-  const Checkpoint ck = Checkpoint::open(kFixture);
+  const Checkpoint ck = open_fixture();
   std::vector<float> buf(96);
   expect_error([&] { ck.read("h.3.input_layernorm.weight", DType::F32, buf.data()); },
                {"h.3.input_layernorm.weight", "model.safetensors.index.json",
@@ -364,8 +330,8 @@ TEST_F(WriterTest, StreamsChunksAndRoundTrips) {
   EXPECT_EQ(next, rows * cols);
   EXPECT_FALSE(fs::exists(path("model.safetensors.tmp")));
 
-  Checkpoint ck = Checkpoint::open(dir_.string());
-  const Checkpoint moved = std::move(ck);
+  Checkpoint ck = Checkpoint::open(dir_.string(), "transformer.");
+  const Checkpoint moved = std::move(ck);  // the mappings stay valid
   EXPECT_EQ(moved.names(), (std::vector<std::string>{"h.0.mlp.dense_h_to_4h.weight", "ln_f.bias"}));
   std::vector<float> back(static_cast<size_t>(rows * cols));
   moved.read("h.0.mlp.dense_h_to_4h.weight", DType::F32, back.data(), {rows, cols});
@@ -422,16 +388,21 @@ TEST_F(PrefixTest, UnprefixedNamesAndAmbiguity) {
   const std::vector<float> v = {1, 2};
   write_safetensors(path("model.safetensors"),
                     {tensor_from("ln_f.weight", DType::F32, {2}, v.data())});
-  const Checkpoint ck = Checkpoint::open(dir_.string());
+  const Checkpoint ck = Checkpoint::open(dir_.string(), "transformer.");
   EXPECT_TRUE(ck.has("ln_f.weight"));
   EXPECT_TRUE(ck.has("transformer.ln_f.weight"));
   EXPECT_EQ(ck.info("transformer.ln_f.weight").name, "ln_f.weight");
+  // Without a prefix to fold, names are as stored.
+  const Checkpoint plain = Checkpoint::open(dir_.string());
+  EXPECT_TRUE(plain.has("ln_f.weight"));
+  EXPECT_FALSE(plain.has("transformer.ln_f.weight"));
 
   write_safetensors(path("model.safetensors"),
                     {tensor_from("ln_f.weight", DType::F32, {2}, v.data()),
                      tensor_from("transformer.ln_f.weight", DType::F32, {2}, v.data())});
-  expect_error([&] { Checkpoint::open(dir_.string()); },
+  expect_error([&] { Checkpoint::open(dir_.string(), "transformer."); },
                {"model.safetensors", "ln_f.weight", "transformer."});
+  EXPECT_EQ(Checkpoint::open(dir_.string()).names().size(), 2u);
 }
 
 // ---- malformed files ---------------------------------------------------------------------------
