@@ -33,7 +33,21 @@ struct Step {
   const BloomConfig& c;
   MicroBatches& mb;
   Context& ctx;
+  Workspace& ws;
+  bool fp8;  // FP8 mode: the four linear layers on e4m3 operands
 };
+
+// One of a layer's four linear layers: y = act(x @ W^T + b). In FP8 mode x is quantized per
+// token first (into the workspace's xq / xs) and multiplied with the e4m3 weights Wq.
+void layer_linear(const Step& s, const Tensor& x, const Tensor& W, const ops::Fp8Matrix& Wq,
+                  const Tensor& b, ops::Activation act, Tensor& y) {
+  if (!s.fp8) return ops::linear(s.ctx, x, W, b, act, y);
+  const int64_t K = x.dim(-1), T = x.numel() / K;
+  ops::Fp8Matrix xq{Tensor(s.ws.xq.data, DType::F8E4M3, s.ws.xq.device, {T, K}),
+                    s.ws.xs.rows(0, T)};
+  ops::quantize_fp8(s.ctx, x, xq);                                   // [T, K] e4m3, [T] scales
+  ops::linear_fp8(s.ctx, xq, Wq, b, act, y);
+}
 
 // Opens a block: the previous block's residual add, fused with this block's layer norm:
 //   x += proj + bias (proj all-reduced; bias added once, after the reduce);  h = ln(x).
@@ -57,9 +71,9 @@ void attention_block(const Step& s, const BloomLayer& L, const ops::AttentionPar
                      MicroBatch& u) {
   const Tensor none;
   residual_from_norm(s, u);
-  ops::linear(s.ctx, u.h, L.qkv_w, L.qkv_b, ops::Activation::None, u.qkv);    // [T_m, 3H_local] column-parallel
+  layer_linear(s, u.h, L.qkv_w, L.qkv_q, L.qkv_b, ops::Activation::None, u.qkv);     // [T_m, 3H_local] column-parallel
   ops::attention_alibi(s.ctx, u.qkv, u.cu, ap, u.attn);                       // [T_m, H_local]
-  ops::linear(s.ctx, u.attn, L.dense_w, none, ops::Activation::None, u.proj);  // [T_m, H] partial sums
+  layer_linear(s, u.attn, L.dense_w, L.dense_q, none, ops::Activation::None, u.proj);  // [T_m, H] partial sums
   s.mb.reduce_async(u);                                                        // 1st all-reduce of 2
 }
 
@@ -67,8 +81,8 @@ void attention_block(const Step& s, const BloomLayer& L, const ops::AttentionPar
 void mlp_block(const Step& s, const BloomLayer& L, MicroBatch& u) {
   const Tensor none;
   residual_from_norm(s, u);
-  ops::linear(s.ctx, u.h, L.fc_w, L.fc_b, ops::Activation::GeluTanh, u.ffn);   // [T_m, 4H_local] column-parallel
-  ops::linear(s.ctx, u.ffn, L.proj_w, none, ops::Activation::None, u.proj);    // [T_m, H] partial sums
+  layer_linear(s, u.h, L.fc_w, L.fc_q, L.fc_b, ops::Activation::GeluTanh, u.ffn);    // [T_m, 4H_local] column-parallel
+  layer_linear(s, u.ffn, L.proj_w, L.proj_q, none, ops::Activation::None, u.proj);   // [T_m, H] partial sums
   s.mb.reduce_async(u);                                                        // 2nd all-reduce of 2
 }
 
@@ -98,7 +112,7 @@ void forward_layers(const BloomWeights& w, const PackedBatch& batch, Workspace& 
   upload(batch.ids, ws.ids, ctx);
   Tensor ids = ws.ids.rows(0, T), x = ws.x.rows(0, T), h = ws.h.rows(0, T);  // [T], [T, H], [T, H]
   MicroBatches mb(batch, ws, tp, ctx);
-  const Step s{c, mb, ctx};
+  const Step s{c, mb, ctx, ws, w.dtype == DType::F8E4M3};
   ops::AttentionParams ap;
   ap.n_head_local = static_cast<int>(w.plan.n_head_local);
   ap.n_head_total = static_cast<int>(c.n_head);

@@ -21,6 +21,7 @@
 
 #include "core/check.h"
 #include "engine/bloom_params.h"
+#include "engine/workspace.h"
 
 namespace bloom {
 
@@ -281,7 +282,9 @@ BloomWeights BloomWeights::load(const io::Checkpoint& ckpt, const BloomConfig& c
   w.plan = p;
   w.dtype = dtype;
   w.layers.resize(static_cast<size_t>(c.n_layer));
-  const DType store = ctx.device() == Device::CPU ? DType::F32 : dtype;
+  const bool fp8 = dtype == DType::F8E4M3;
+  const DType read_dtype = fp8 ? DType::F16 : dtype;  // FP8 mode quantizes from fp16 values
+  const DType store = activation_dtype(dtype, ctx.device());
 
   // Every shape is checked before anything is read, in a fixed order: a config that does not
   // match the weights fails at once, with the same message every time.
@@ -289,24 +292,34 @@ BloomWeights BloomWeights::load(const io::Checkpoint& ckpt, const BloomConfig& c
   for (const ParamRef& prm : params)
     if (auto why = param_problem(ckpt, c, prm)) BLOOM_FAIL("{}", *why);
 
-  // Lay every tensor out in one buffer (256-byte aligned offsets).
+  // Lay every tensor out in one buffer (256-byte aligned offsets); in FP8 mode the four linear
+  // weights of each layer go to a second one, freed once they are quantized.
+  std::vector<const Tensor*> linears;
+  for (const BloomLayer& L : w.layers)
+    for (const Tensor* t : {&L.qkv_w, &L.dense_w, &L.fc_w, &L.proj_w}) linears.push_back(t);
+  auto is_linear = [&](const Tensor* t) {
+    return fp8 && std::find(linears.begin(), linears.end(), t) != linears.end();
+  };
   std::vector<LoadTask> tasks;
   std::vector<std::vector<int64_t>> shapes;
   std::vector<size_t> offsets;
-  size_t total = 0;
+  size_t total = 0, total_linear = 0;
   for (const ParamRef& prm : params) {
     tasks.push_back({prm, &param_tensor(w, prm)});
     shapes.push_back(local_shape(prm, c, p));
     int64_t n = 1;
     for (int64_t d : shapes.back()) n *= d;
-    offsets.push_back(total);
-    total += (static_cast<size_t>(n) * dtype_size(store) + 255) / 256 * 256;
+    size_t& end = is_linear(tasks.back().dst) ? total_linear : total;
+    offsets.push_back(end);
+    end += (static_cast<size_t>(n) * dtype_size(store) + 255) / 256 * 256;
   }
   w.storage_ = Buffer(total, ctx.device());
+  Buffer linear_storage(total_linear, ctx.device());
   for (size_t i = 0; i < tasks.size(); ++i) {
     const auto& s = shapes[i];
-    *tasks[i].dst = s.size() == 1 ? w.storage_.tensor(store, {s[0]}, offsets[i])
-                                  : w.storage_.tensor(store, {s[0], s[1]}, offsets[i]);
+    const Buffer& b = is_linear(tasks[i].dst) ? linear_storage : w.storage_;
+    *tasks[i].dst = s.size() == 1 ? b.tensor(store, {s[0]}, offsets[i])
+                                  : b.tensor(store, {s[0], s[1]}, offsets[i]);
   }
   if (c.tie_word_embeddings) w.lm_head = w.word_embeddings;
 
@@ -318,7 +331,7 @@ BloomWeights BloomWeights::load(const io::Checkpoint& ckpt, const BloomConfig& c
     ctx.bind_current_thread();
     for (size_t i; (i = next.fetch_add(1)) < tasks.size();) {
       try {
-        run_task(ckpt, c, p, tasks[i], dtype, ctx.device());
+        run_task(ckpt, c, p, tasks[i], read_dtype, ctx.device());
       } catch (...) {
         std::lock_guard<std::mutex> lock(err_mu);
         if (!err) err = std::current_exception();
@@ -330,11 +343,40 @@ BloomWeights BloomWeights::load(const io::Checkpoint& ckpt, const BloomConfig& c
   for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back(worker);
   for (auto& th : pool) th.join();
   if (err) std::rethrow_exception(err);
+  if (fp8) w.quantize_linears(ctx);
 
-  w.load_stats.bytes = total;
+  w.load_stats.bytes = total + w.fp8_storage_.size();
   w.load_stats.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return w;
+}
+
+void BloomWeights::quantize_linears(Context& ctx) {
+  struct Slot {
+    Tensor* w;
+    ops::Fp8Matrix* q;
+  };
+  std::vector<Slot> slots;
+  for (BloomLayer& L : layers)
+    for (Slot s : {Slot{&L.qkv_w, &L.qkv_q}, Slot{&L.dense_w, &L.dense_q}, Slot{&L.fc_w, &L.fc_q},
+                   Slot{&L.proj_w, &L.proj_q}})
+      slots.push_back(s);
+  auto aligned = [](size_t n) { return (n + 255) / 256 * 256; };
+  size_t total = 0;
+  for (const Slot& s : slots)
+    total += aligned(static_cast<size_t>(s.w->numel())) + aligned(4 * static_cast<size_t>(s.w->dim(0)));
+  fp8_storage_ = Buffer(total, ctx.device());
+  size_t off = 0;
+  for (const Slot& s : slots) {
+    const int64_t N = s.w->dim(0), K = s.w->dim(1);
+    s.q->q = fp8_storage_.tensor(DType::F8E4M3, {N, K}, off);
+    off += aligned(static_cast<size_t>(N * K));
+    s.q->scale = fp8_storage_.tensor(DType::F32, {N}, off);
+    off += aligned(4 * static_cast<size_t>(N));
+    ops::quantize_fp8(ctx, *s.w, *s.q);  // per output channel: the rows of [out, in]
+  }
+  ctx.synchronize();  // before the fp16 copies go
+  for (const Slot& s : slots) *s.w = Tensor();
 }
 
 }  // namespace bloom

@@ -19,6 +19,7 @@
 #include "core/tensor.h"
 #include "engine/bloom_config.h"
 #include "io/checkpoint.h"
+#include "kernels/ops.h"
 
 namespace bloom {
 
@@ -29,6 +30,9 @@ struct BloomLayer {
   Tensor ln2_gamma, ln2_beta;  // [H]
   Tensor fc_w, fc_b;           // [4H_local, H], [4H_local]
   Tensor proj_w, proj_b;       // [H, 4H_local], [H]
+  // FP8 mode (dtype F8E4M3): the four weights above in e4m3 with one scale per output channel
+  // (their rows), quantized at load time; the fp16 *_w tensors are then empty.
+  ops::Fp8Matrix qkv_q, dense_q, fc_q, proj_q;
 };
 
 struct LoadStats {
@@ -64,7 +68,9 @@ struct BloomWeights {
   Tensor lm_head;                // [V_local, H]: word_embeddings when tied
   LoadStats load_stats;
 
-  /// Reads this rank's slices, converting to `dtype`, onto ctx's device. Every shape is checked
+  /// Reads this rank's slices, converting to `dtype`, onto ctx's device. dtype F8E4M3 is the
+  /// FP8 mode: the linear weights are read as fp16 and quantized per output channel
+  /// (core/fp8.h), everything else is kept in fp16 (fp32 on the CPU, as always). Every shape is checked
   /// against the config before anything is read; errors name the file and tensor. `threads`
   /// parallel readers.
   static BloomWeights load(const ModelSource& src, const TpPlan& plan, DType dtype, Context& ctx,
@@ -75,7 +81,9 @@ struct BloomWeights {
                            const TpPlan& plan, DType dtype, Context& ctx, int threads = 4);
 
  private:
-  Buffer storage_;  // one allocation holds every tensor above
+  void quantize_linears(Context& ctx);  // FP8 mode: *_w -> *_q, then the fp16 copies dropped
+  Buffer storage_;      // one allocation holds every tensor above
+  Buffer fp8_storage_;  // FP8 mode: the quantized linear weights and their scales
 };
 
 /// The raw files of a FasterTransformer folder, named by their stems and shaped from `config`

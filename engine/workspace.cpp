@@ -1,6 +1,7 @@
 // Workspace layout: one buffer, tensors at 256-byte aligned offsets.
 #include "engine/workspace.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/check.h"
@@ -16,7 +17,7 @@ struct Slot {
 };
 
 std::vector<Slot> layout(Workspace& ws, const BloomConfig& c, const TpPlan& p, DType act,
-                         const WorkspaceLimits& lim) {
+                         bool fp8, const WorkspaceLimits& lim) {
   const int64_t T = lim.max_tokens, H = c.hidden, HL = p.n_head_local * c.head_dim();
   const int64_t R = lim.max_rows, LR = lim.logits_rows > 0 ? lim.logits_rows : R;
   return {
@@ -28,6 +29,8 @@ std::vector<Slot> layout(Workspace& ws, const BloomConfig& c, const TpPlan& p, D
       {&ws.attn, act, {T, HL}},
       {&ws.proj, act, {T, H}},
       {&ws.ffn, act, {T, p.ffn_local}},
+      {&ws.xq, DType::F8E4M3, {fp8 ? T * std::max(H, p.ffn_local) : 0}},
+      {&ws.xs, DType::F32, {fp8 ? T : 0}},
       {&ws.rows, DType::I32, {R}},
       {&ws.targets, DType::I32, {R}},
       {&ws.sel, act, {R, H}},
@@ -45,11 +48,19 @@ size_t slot_bytes(const Slot& s) {
 
 }  // namespace
 
+DType activation_dtype(DType model_dtype, Device device) {
+  if (device == Device::CPU) return DType::F32;
+  return model_dtype == DType::F8E4M3 ? DType::F16 : model_dtype;
+}
+
 size_t Workspace::bytes_needed(const BloomConfig& c, const TpPlan& p, DType dtype,
                                const WorkspaceLimits& limits) {
   Workspace tmp;
   size_t total = 0;
-  for (const Slot& s : layout(tmp, c, p, dtype, limits)) total += slot_bytes(s);
+  // Asked for the GPU's token budget: activations as they are kept there.
+  for (const Slot& s : layout(tmp, c, p, activation_dtype(dtype, Device::CUDA),
+                              dtype == DType::F8E4M3, limits))
+    total += slot_bytes(s);
   return total;
 }
 
@@ -58,11 +69,11 @@ Workspace Workspace::make(const BloomConfig& c, const TpPlan& p, DType dtype, De
   BLOOM_CHECK(limits.max_tokens > 0 && limits.max_seqs > 0 && limits.max_rows > 0,
               "workspace limits must be positive (tokens {}, sequences {}, rows {})",
               limits.max_tokens, limits.max_seqs, limits.max_rows);
-  const DType act = device == Device::CPU ? DType::F32 : dtype;
+  const DType act = activation_dtype(dtype, device);
   Workspace ws;
   ws.limits = limits;
   if (ws.limits.logits_rows <= 0) ws.limits.logits_rows = limits.max_rows;
-  std::vector<Slot> slots = layout(ws, c, p, act, ws.limits);
+  std::vector<Slot> slots = layout(ws, c, p, act, dtype == DType::F8E4M3, ws.limits);
   size_t total = 0;
   for (const Slot& s : slots) total += slot_bytes(s);
   ws.storage_ = Buffer(total, device);

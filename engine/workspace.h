@@ -18,6 +18,10 @@ struct WorkspaceLimits {
   int64_t logits_rows = 0; // rows of [rows, V_local] fp32 logits scored at once (0: max_rows)
 };
 
+/// The dtype activations are kept in for a model dtype on a device: fp32 on the CPU (its ops are
+/// fp32), fp16 in FP8 mode (e4m3 weights, fp16 activations), else the model dtype.
+DType activation_dtype(DType model_dtype, Device device);
+
 struct Workspace {
   WorkspaceLimits limits;
   // Forward.
@@ -29,6 +33,8 @@ struct Workspace {
   Tensor attn;        // [T, H_local]
   Tensor proj;        // [T, H] row-parallel output (partial sums until the all-reduce)
   Tensor ffn;         // [T, 4H_local]
+  Tensor xq;          // FP8 mode: [T * max(H, 4H_local)] e4m3, a linear layer's quantized input
+  Tensor xs;          // FP8 mode: [T] f32, its per-token scales
   // Scoring.
   Tensor rows;         // [R] i32 positions scored
   Tensor targets;      // [R] i32 expected next tokens

@@ -165,7 +165,7 @@ RunSpec make_run(const std::map<std::string, Value>& kv, const std::string& orig
   };
   r.name = need("name").text;
   r.model.path = need("model.path").text;
-  if (auto* v = get("model.dtype")) r.model.dtype = one_of(*v, "model.dtype", {"fp32", "fp16", "bf16"});
+  if (auto* v = get("model.dtype")) r.model.dtype = one_of(*v, "model.dtype", {"fp32", "fp16", "bf16", "fp8"});
   if (auto* v = get("model.backend")) r.model.backend = one_of(*v, "model.backend", {"cpu", "cuda"});
   if (auto* v = get("model.format"))
     r.model.format = one_of(*v, "model.format", {"auto", "safetensors", "bin", "ft"});
