@@ -81,8 +81,8 @@ std::string mpi_library() {
   char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
   int len = 0;
   MPI_Get_library_version(text, &len);
-  std::string s(text, static_cast<size_t>(len));
-  return trim(s.substr(0, s.find('\n')));
+  const std::string s(text, static_cast<size_t>(std::max(0, len)));
+  return trim(s.substr(0, s.find_first_of(std::string("\n\0", 2))));  // len may count the NUL
 }
 
 // "12.4" from 12040 (CUDA's major * 1000 + minor * 10 encoding).
