@@ -1,5 +1,4 @@
 // Tests of io/results_file: a write -> read round trip of every field of schema "bloom-eval/2",
-// a bloom-eval/1 file read (read-only) with its attributes where /2 keeps them,
 // resume (done rows, torn timings, a writer killed without closing), open modes, and the errors
 // users meet (existing file, foreign or non-HDF5 file, bad directory), which must name the path
 // and come only through bloom::Error, with nothing printed by HDF5.
@@ -458,63 +457,6 @@ TEST_F(ResultsFileTest, RejectsBadCalls) {
   expect_error([&] { w.begin_run("e", 3, wrong_n); }, {path, "n_examples = 7", "3 rows"});
   // Nothing of the failed writes reached the file.
   EXPECT_EQ(w.done_rows("a"), std::vector<uint8_t>(3, 0));
-}
-
-// A file as runners before bloom-eval/2 wrote it: no statistics or provenance attributes,
-// `perplexity` for the token perplexity, method/spec/tokenizer/dataset as extras.
-void make_schema_v1(const std::string& path) {
-  h5::quiet_errors();
-  h5::Handle f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
-  ASSERT_TRUE(f.valid());
-  h5::write_attribute(f.get(), "schema", std::string("bloom-eval/1"));
-  h5::Handle run = h5::open_group(f.get(), "runs/a");
-  const double token_perplexity = h5::read_double_attribute(run.get(), "token_perplexity");
-  for (const char* name : {"accuracy_stderr", "accuracy_ci95_low", "accuracy_ci95_high", "token_perplexity",
-                           "passage_perplexity", "n_evaluated", "overrides", "started_utc", "finished_utc",
-                           "environment", "config_sha256", "tokenizer_sha256", "dataset_sha256",
-                           "weights_fingerprint", "tokenizer"})
-    ASSERT_GE(H5Adelete(run.get(), name), 0) << name;
-  h5::write_attribute(run.get(), "perplexity", token_perplexity);
-}
-
-void check_schema_v1(const ResultsFile& r);
-
-TEST_F(ResultsFileTest, ReadsSchemaV1) {
-  const std::string path = file("old.h5");
-  {
-    ResultsFile w(path, OpenMode::CreateNew, "v", "spec");
-    w.begin_run("a", 1, sample_attributes());
-    w.write_predictions("a", {0}, {passage(0, 2, true)});
-    w.finish_run("a", final_attributes());
-    w.set_complete(true);
-  }
-  make_schema_v1(path);
-  {
-    ResultsFile r(path, OpenMode::ReadOnly, "", "");
-    check_schema_v1(r);
-  }
-  // Read, never continued: its rows lack what /2 records.
-  expect_error([&] { ResultsFile w(path, OpenMode::Resume, "v", "spec"); },
-               {path, "bloom-eval/1", "older runner", "output.overwrite"});
-}
-
-void check_schema_v1(const ResultsFile& r) {
-  EXPECT_EQ(r.schema_version(), 1);
-  EXPECT_EQ(r.read_file_info().schema, "bloom-eval/1");
-  const RunAttributes a = r.read_run_attributes("a");
-  const RunAttributes want = final_attributes();
-  EXPECT_EQ(a.token_perplexity, want.token_perplexity);  // from `perplexity`
-  EXPECT_EQ(a.accuracy, want.accuracy);
-  EXPECT_EQ(a.method, want.method);  // kept where /1 had it
-  EXPECT_EQ(a.spec, want.spec);
-  EXPECT_EQ(a.dataset, want.dataset);
-  EXPECT_EQ(a.tokenizer, "");  // absent there: empty, no error
-  EXPECT_EQ(a.accuracy_stderr, 0.0);
-  EXPECT_EQ(a.passage_perplexity, 0.0);
-  EXPECT_EQ(a.environment, "");
-  EXPECT_EQ(a.extra_numbers.count("perplexity"), 0u);  // not an extra: it is token_perplexity
-  EXPECT_TRUE(a.complete);
-  expect_same(r.read_predictions("a")[0], passage(0, 2, true));
 }
 
 TEST_F(ResultsFileTest, ReadOnlyRefusesWrites) {
