@@ -1,4 +1,4 @@
-// ResultsFile: the "bloom-eval/1" HDF5 layout (io/RESULTS.md) on top of io/hdf5_util.
+// ResultsFile: the "bloom-eval/2" HDF5 layout (io/RESULTS.md) on top of io/hdf5_util.
 // Files use the HDF5 1.8 format (readable by HDF5 >= 1.8, h5py, pandas via h5py) with link
 // creation order tracked on /runs so runs list in job order. Crash safety: every write call ends
 // with H5Fflush; prediction data is written before its `done` flags; a timings append torn by a
@@ -54,7 +54,9 @@ hid_t create_file(const std::string& path, bool truncate, const std::string& run
   return file.release();
 }
 
-hid_t open_file(const std::string& path, bool writable) {
+// Opens an existing results file; sets `schema_version` (2, or 1 for a bloom-eval/1 file, which
+// only a read-only open accepts).
+hid_t open_file(const std::string& path, bool writable, int* schema_version) {
   htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   BLOOM_H5_CHECK(is_hdf5 >= 0, "cannot read results file '{}'", path);
   BLOOM_CHECK(is_hdf5 > 0, "'{}' is not an HDF5 file, so not a bloom-eval results file ({})", path,
@@ -66,8 +68,14 @@ hid_t open_file(const std::string& path, bool writable) {
               "'{}' is an HDF5 file but not a bloom-eval results file: it has no root attribute 'schema'",
               path);
   std::string schema = h5::read_string_attribute(file.get(), "schema");
-  BLOOM_CHECK(schema == kResultsSchema, "results file '{}' has schema '{}', this runner reads and writes '{}'",
-              path, schema, kResultsSchema);
+  BLOOM_CHECK(schema != kResultsSchemaV1 || !writable,
+              "results file '{}' was written by an older runner (schema {}): it can be read (runner "
+              "report) but not continued; start afresh with output.overwrite or another output.path",
+              path, schema);
+  BLOOM_CHECK(schema == kResultsSchema || schema == kResultsSchemaV1,
+              "results file '{}' has schema '{}', this runner reads {} and {} and writes {}", path,
+              schema, kResultsSchema, kResultsSchemaV1, kResultsSchema);
+  *schema_version = schema == kResultsSchema ? 2 : 1;
   BLOOM_CHECK(h5::has_link(file.get(), "runs"), "results file '{}' has no '/runs' group", path);
   return file.release();
 }
@@ -204,7 +212,7 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
         file_ = create_file(path, /*truncate=*/false, runner_version, job_spec_text);
         break;
       }
-      file_ = open_file(path, /*writable=*/true);
+      file_ = open_file(path, /*writable=*/true, &schema_version_);
 #if H5_VERSION_GE(1, 10, 2)
       {
         // A flush cut short (full disk, file-size limit) can leave objects past the end of
@@ -228,7 +236,7 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
       }
       break;
     case OpenMode::ReadOnly:
-      file_ = open_file(path, /*writable=*/false);
+      file_ = open_file(path, /*writable=*/false, &schema_version_);
       break;
   }
   if (mode != OpenMode::ReadOnly) flush_file(file_, path_);
@@ -466,7 +474,13 @@ std::vector<BatchTiming> ResultsFile::read_timings(const std::string& name) cons
 
 RunAttributes ResultsFile::read_run_attributes(const std::string& name) const {
   Handle run = open_run(file_, path_, name);
-  return run_attributes::read(run.get());
+  return run_attributes::read(run.get(), schema_version_);
+}
+
+std::string hdf5_library_version() {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  return fmt::format("{}.{}.{}", major, minor, release);
 }
 
 }  // namespace bloom::io

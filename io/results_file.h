@@ -1,10 +1,13 @@
-// HDF5 results of one job, schema "bloom-eval/1" (documented in io/RESULTS.md): root attributes
+// HDF5 results of one job, schema "bloom-eval/2" (documented in io/RESULTS.md): root attributes
 // describing the job, one group per run under /runs/<name> with run attributes, per-passage
 // prediction datasets (fixed size, rows in dataset order, written in any order with a `done` flag)
 // and per-batch timing datasets (extensible, appended as batches finish).
 // Every write call flushes the file, so a killed job keeps what it wrote and can be resumed;
 // the root attribute `complete` stays 0 until the job says otherwise.
 // Single-writer: one process (the job's rank 0) owns the file. HDF5 stays out of this header.
+// Files of schema "bloom-eval/1" (runners before the statistics and provenance attributes) are
+// read too, read-only: the attributes /1 did not have read as empty, its `perplexity` as
+// token_perplexity.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +18,9 @@
 namespace bloom::io {
 
 /// The schema string stored in every results file's root attribute `schema`.
-inline constexpr const char* kResultsSchema = "bloom-eval/1";
+inline constexpr const char* kResultsSchema = "bloom-eval/2";
+/// The previous schema, still read (ReadOnly) by the reader and `runner report`.
+inline constexpr const char* kResultsSchemaV1 = "bloom-eval/1";
 
 /// One evaluated passage. `target_len` in the file is target_ids.size().
 struct PassageResult {
@@ -36,18 +41,33 @@ struct BatchTiming {
   double start_seconds = 0.0;  ///< seconds since the run started
 };
 
-/// Attributes of /runs/<name>. Extra names must not repeat a fixed name or each other.
+/// Attributes of /runs/<name> (io/RESULTS.md, "Run attributes"). Extra names must not repeat a
+/// fixed name or each other.
 struct RunAttributes {
-  std::string model, dtype, backend;
+  std::string model, dtype, backend;  ///< model: the model folder's absolute path
   int64_t batch_size = 0, max_tokens = 0 /* 0: unset */, tp = 1, dp = 1;
   int64_t n_examples = 0;  ///< always written as the run's row count; 0 or that count when given
+  // Statistics over the rows (io/run_summary.h); placeholders (0) until the run is complete.
   int64_t n_correct = 0;
-  double accuracy = 0.0, perplexity = 0.0;
+  double accuracy = 0.0, accuracy_stderr = 0.0, accuracy_ci95_low = 0.0, accuracy_ci95_high = 0.0;
+  double token_perplexity = 0.0;    ///< exp(-sum target_logprob / sum target_len) (/1: `perplexity`)
+  double passage_perplexity = 0.0;  ///< exp(-mean target_logprob): lm-eval's lambada perplexity
   double load_seconds = 0.0, tokenize_seconds = 0.0, evaluate_seconds = 0.0, wall_seconds = 0.0;
   double tokens_per_second = 0.0, passages_per_second = 0.0;
+  /// Rows computed by the attempt that finished the run (what the throughput counts); less than
+  /// n_examples when the run was resumed (its throughput is then partial). 0 in /1 files.
+  int64_t n_evaluated = 0;
   int64_t peak_device_bytes = 0;
+  // Provenance (absent in /1 files, where method, tokenizer, dataset and spec may be extras).
+  std::string method;                     ///< e.g. teacher_forced
+  std::string tokenizer, dataset;         ///< absolute paths of the tokenizer.json and dataset file
+  std::string spec;                       ///< the run's job spec as YAML, every default filled in
+  std::string overrides;                  ///< command-line overrides (`--set KEY=VALUE ...`), "" if none
+  std::string started_utc, finished_utc;  ///< of the attempt that finished the run, ISO 8601 UTC
+  std::string environment;                ///< JSON: hosts, CPU and GPU models, library versions
+  std::string config_sha256, tokenizer_sha256, dataset_sha256, weights_fingerprint;
   bool complete = false;  ///< written by the writer (0 by begin_run, 1 by finish_run), not taken from here
-  std::map<std::string, std::string> extra_strings;  ///< e.g. method, spec (the run's expanded YAML)
+  std::map<std::string, std::string> extra_strings;
   std::map<std::string, double> extra_numbers;
   std::map<std::string, int64_t> extra_ints;
 };
@@ -74,6 +94,8 @@ class ResultsFile {
   ResultsFile& operator=(const ResultsFile&) = delete;
 
   const std::string& path() const { return path_; }
+  /// 2 for kResultsSchema, 1 for a kResultsSchemaV1 file opened ReadOnly.
+  int schema_version() const { return schema_version_; }
 
   /// The checks the constructor makes before touching the file, for callers that want them
   /// earlier (the runner's preflight): an existing file needs Resume or Overwrite (ReadOnly: the
@@ -112,6 +134,10 @@ class ResultsFile {
   std::string path_;
   OpenMode mode_;
   int64_t file_ = -1;  // hid_t (int64_t in HDF5 >= 1.10; checked in io/hdf5_util.h)
+  int schema_version_ = 2;
 };
+
+/// The HDF5 library's version, "1.10.8" (for provenance).
+std::string hdf5_library_version();
 
 }  // namespace bloom::io

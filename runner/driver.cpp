@@ -20,11 +20,14 @@
 #include "engine/bloom_weights.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
+#include "io/run_summary.h"
 #include "io/tokenizer.h"
+#include "runner/accuracy_check.h"
 #include "runner/evaluate.h"
 #include "runner/log.h"
 #include "runner/preflight.h"
 #include "runner/progress.h"
+#include "runner/provenance.h"
 #include "runner/results_channel.h"
 #ifdef BLOOM_WITH_NCCL
 #include "core/comm_nccl.h"
@@ -137,10 +140,6 @@ io::RunAttributes base_attributes(const RunSpec& r, const Topology& t, int64_t m
   a.max_tokens = max_tokens;
   a.tp = t.tp;
   a.dp = t.dp;
-  a.extra_strings["method"] = r.method;
-  a.extra_strings["spec"] = r.yaml;
-  a.extra_strings["tokenizer"] = r.model.tokenizer;
-  a.extra_strings["dataset"] = r.dataset.path;
   return a;
 }
 
@@ -166,8 +165,9 @@ struct RunOutcome {
 };
 
 RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::ResultsFile* writer,
-                   const DriverOptions& opt) {
+                   const DriverOptions& opt, const std::string& overrides) {
   const auto wall0 = Clock::now();
+  const std::string started = utc_now();
   const int rank = mpi.world_rank();
   // Resume: rank 0 knows what is finished; everyone learns it.
   int skip = writer && writer->run_complete(r.name) ? 1 : 0;
@@ -178,6 +178,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   }
   prepare_engine(e, r, mpi);
   const Topology& t = *e.topo;
+  const std::string environment = collect_environment(*e.ctx, MPI_COMM_WORLD, opt.runner_version);
 
   const auto tok0 = Clock::now();
   std::vector<io::Example> examples;
@@ -199,8 +200,13 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
                  t.dp - static_cast<int64_t>(batches.size()));
 
   std::vector<uint8_t> done(static_cast<size_t>(n), 0);
+  io::RunAttributes base;  // rank 0's: what begin_run and finish_run write
   if (writer) {
-    writer->begin_run(r.name, n, base_attributes(r, t, max_tokens));
+    base = base_attributes(r, t, max_tokens);
+    set_inputs(base, r, overrides);
+    base.environment = environment;
+    base.started_utc = started;
+    writer->begin_run(r.name, n, base);
     done = writer->done_rows(r.name);
   }
   BLOOM_MPI_CHECK(MPI_Bcast(done.data(), static_cast<int>(n), MPI_UINT8_T, 0, MPI_COMM_WORLD));
@@ -298,29 +304,30 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   }
   // Summary over every row of the run (rows finished before a resume included).
   const std::vector<io::PassageResult> all = writer->read_predictions(r.name);
-  io::RunAttributes a = base_attributes(r, t, max_tokens);
-  double logprob = 0.0;
-  int64_t target_tokens = 0;
-  for (const io::PassageResult& p : all) {
-    a.n_correct += p.correct ? 1 : 0;
-    logprob += p.target_logprob;
-    target_tokens += static_cast<int64_t>(p.target_ids.size());
-  }
+  const io::RunStatistics stats = io::run_statistics(all);
+  io::RunAttributes a = base;
+  io::set_statistics(a, stats);
   a.n_examples = n;
-  a.accuracy = static_cast<double>(a.n_correct) / static_cast<double>(n);
-  a.perplexity = std::exp(-logprob / static_cast<double>(target_tokens));
   a.load_seconds = e.load_seconds;
   a.tokenize_seconds = tokenize_seconds;
   a.evaluate_seconds = evaluate_seconds;
   a.wall_seconds = since(wall0);
+  // Throughput of this attempt: the rows it computed (fewer than n when resumed) over its time.
+  a.n_evaluated = progress.done() - already;
   a.tokens_per_second = static_cast<double>(progress.tokens()) / std::max(evaluate_seconds, 1e-9);
-  a.passages_per_second = static_cast<double>(progress.done() - already) /
-                          std::max(evaluate_seconds, 1e-9);
+  a.passages_per_second = static_cast<double>(a.n_evaluated) / std::max(evaluate_seconds, 1e-9);
   a.peak_device_bytes = peak;
+  a.finished_utc = utc_now();
   writer->finish_run(r.name, a);
-  spdlog::info("run {}: accuracy {:.4f} ({}/{}), perplexity {:.3f}, evaluate {:.2f} s "
-               "({:.0f} tokens/s), wall {:.2f} s", r.name, a.accuracy, a.n_correct, n,
-               a.perplexity, evaluate_seconds, a.tokens_per_second, a.wall_seconds);
+  spdlog::info("run {}: accuracy {:.4f} +/- {:.4f} ({}/{}, 95% CI {:.4f}-{:.4f}), token perplexity "
+               "{:.3f}, passage perplexity {:.4g}, evaluate {:.2f} s ({:.0f} tokens/s), wall {:.2f} s",
+               r.name, a.accuracy, a.accuracy_stderr, a.n_correct, n, a.accuracy_ci95_low,
+               a.accuracy_ci95_high, a.token_perplexity, a.passage_perplexity, evaluate_seconds,
+               a.tokens_per_second, a.wall_seconds);
+  spdlog::default_logger()->flush();
+  // FasterTransformer's own line, unprefixed, for the scripts that grep for it.
+  fmt::print("{}\n", ft_accuracy_line(a.n_correct, n, evaluate_seconds));
+  std::fflush(stdout);
   return {};
 }
 
@@ -337,13 +344,22 @@ int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt)
   BLOOM_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
   Engine engine;
   for (const RunSpec& r : job.runs) {
-    if (run_one(r, engine, mpi, writer.get(), opt).stopped) return 3;
+    if (run_one(r, engine, mpi, writer.get(), opt, job.overrides).stopped) return 3;
   }
+  int code = 0;
   if (writer) {
     writer->set_complete(true);
     spdlog::info("results: {}", writer->path());
+    if (opt.min_accuracy) {
+      std::vector<std::string> names;
+      for (const RunSpec& r : job.runs) names.push_back(r.name);
+      const std::vector<std::string> below = runs_below(*writer, names, *opt.min_accuracy);
+      for (const std::string& m : below) spdlog::error("{}", m);
+      if (!below.empty()) code = kExitBelowMinAccuracy;
+    }
   }
-  return 0;
+  BLOOM_MPI_CHECK(MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD));  // every rank exits alike
+  return code;
 }
 
 }  // namespace bloom

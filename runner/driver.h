@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <string>
 
 #include "runner/job_spec.h"
@@ -18,10 +19,12 @@ extern std::atomic<bool> g_stop_requested;
 struct DriverOptions {
   std::string runner_version;
   bool progress_bar = false;  // live bar on a terminal, else periodic lines
+  std::optional<double> min_accuracy;  // --min-accuracy: exit 4 when a run's accuracy is below
 };
 
 /// Runs every run of `job`. Returns the process exit code: 0 when every run finished, 3 when
-/// stopped by a signal (the file is resumable).
+/// stopped by a signal (the file is resumable), 4 when every run finished but one's accuracy is
+/// below opt.min_accuracy (runs already complete in a resumed file count too).
 int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt);
 
 }  // namespace bloom

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -184,19 +185,27 @@ RunSpec make_run(const std::map<std::string, Value>& kv, const std::string& orig
               "exclude each other", origin);
   if (auto* v = get("method")) r.method = one_of(*v, "method", {"teacher_forced"});
   if (auto* v = get("load.threads")) r.load_threads = as_int(*v, "load.threads", 1);
-  YAML::Emitter e;
-  e << YAML::BeginMap;
-  for (const auto& [k, v] : kv) e << YAML::Key << k << YAML::Value << v.text;
-  e << YAML::EndMap;
-  r.yaml = e.c_str();
   return r;
+}
+
+// Overrides replace (or add) keys of the file; an override of a swept key removes that axis.
+void apply_overrides(const std::vector<Override>& overrides, std::map<std::string, Value>& base,
+                     std::vector<std::pair<std::string, std::vector<Value>>>& axes) {
+  for (const Override& o : overrides) {
+    BLOOM_CHECK(std::find(kKeys.begin(), kKeys.end(), o.key) != kKeys.end(), "{}: unknown key '{}'{}",
+                o.origin, o.key, suggestion(o.key, true));
+    base[o.key] = {expand_env(o.value, o.origin), o.origin};
+    axes.erase(std::remove_if(axes.begin(), axes.end(), [&](const auto& axis) { return axis.first == o.key; }),
+               axes.end());
+  }
 }
 
 }  // namespace
 
 const std::vector<std::string>& job_spec_keys() { return kKeys; }
 
-JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
+JobSpec parse_job_spec(const std::string& text, const std::string& origin,
+                       const std::vector<Override>& overrides) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -240,6 +249,8 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
     }
   }
 
+  apply_overrides(overrides, base, axes);
+
   // The product is expanded in memory: refuse absurd sweeps instead of exhausting it.
   constexpr size_t kMaxRuns = 10000;
   size_t n_runs = 1;
@@ -252,6 +263,11 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
   JobSpec job;
   job.source_path = origin;
   job.source_text = text;
+  std::string last;  // --overwrite and --resume give two overrides each: name the option once
+  for (const Override& o : overrides) {
+    if (o.origin != last) job.overrides += (job.overrides.empty() ? "" : " ") + o.origin;
+    last = o.origin;
+  }
   auto name_it = base.find("name");
   BLOOM_CHECK(name_it != base.end() && !name_it->second.text.empty(), "{}: missing required key 'name'",
               origin);
@@ -274,6 +290,7 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
     RunSpec r = make_run(kv, origin);
     r.name = run_name;
     r.sweep_values = point;
+    r.yaml = resolved_spec(r);
     BLOOM_CHECK(seen.insert(r.name).second, "{}: sweep gives two runs named '{}'", origin, r.name);
     job.runs.push_back(std::move(r));
     size_t a = axes.size();
@@ -286,12 +303,58 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
   return job;
 }
 
-JobSpec load_job_spec(const std::string& path) {
+JobSpec load_job_spec(const std::string& path, const std::vector<Override>& overrides) {
   std::ifstream in(path, std::ios::binary);
   BLOOM_CHECK(in.good(), "cannot open job file '{}'", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_job_spec(ss.str(), path);
+  return parse_job_spec(ss.str(), path, overrides);
+}
+
+Override parse_set_option(const std::string& text) {
+  const size_t eq = text.find('=');
+  BLOOM_CHECK(eq != std::string::npos && eq > 0,
+              "--set {}: expected KEY=VALUE with a dotted job key, e.g. --set batch.size=32", text);
+  return {text.substr(0, eq), text.substr(eq + 1), "--set " + text};
+}
+
+std::string absolute_path(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::absolute(path, ec);
+  if (ec) return path;
+  std::string out = p.lexically_normal().string();
+  if (out.size() > 1 && out.back() == '/') out.pop_back();  // "/x/." normalises to "/x/"
+  return out;
+}
+
+std::string resolved_spec(const RunSpec& r) {
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << r.name;
+  e << YAML::Key << "model" << YAML::Value << YAML::BeginMap
+    << YAML::Key << "path" << YAML::Value << absolute_path(r.model.path)
+    << YAML::Key << "dtype" << YAML::Value << r.model.dtype
+    << YAML::Key << "backend" << YAML::Value << r.model.backend
+    << YAML::Key << "tokenizer" << YAML::Value << absolute_path(r.model.tokenizer) << YAML::EndMap;
+  e << YAML::Key << "dataset" << YAML::Value << YAML::BeginMap
+    << YAML::Key << "path" << YAML::Value << absolute_path(r.dataset.path)
+    << YAML::Key << "limit" << YAML::Value << r.dataset.limit << YAML::EndMap;
+  e << YAML::Key << "batch" << YAML::Value << YAML::BeginMap
+    << YAML::Key << "size" << YAML::Value << r.batch.size
+    << YAML::Key << "max_tokens" << YAML::Value << r.batch.max_tokens << YAML::EndMap;
+  e << YAML::Key << "parallelism" << YAML::Value << YAML::BeginMap
+    << YAML::Key << "tp" << YAML::Value << r.parallelism.tp
+    << YAML::Key << "dp" << YAML::Value << r.parallelism.dp << YAML::EndMap;
+  e << YAML::Key << "output" << YAML::Value << YAML::BeginMap
+    << YAML::Key << "path" << YAML::Value << absolute_path(r.output.path)
+    << YAML::Key << "resume" << YAML::Value << r.output.resume
+    << YAML::Key << "overwrite" << YAML::Value << r.output.overwrite << YAML::EndMap;
+  e << YAML::Key << "method" << YAML::Value << r.method;
+  e << YAML::Key << "load" << YAML::Value << YAML::BeginMap
+    << YAML::Key << "threads" << YAML::Value << r.load_threads << YAML::EndMap;
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
 }
 
 }  // namespace bloom

@@ -2,6 +2,9 @@
 // A spec may carry `sweep:` (dotted key -> list of values); expand_runs() turns it into the
 // cartesian product of RunSpecs, each a fully resolved, validated configuration.
 // `${VAR}` and `${VAR:-default}` in string values are replaced from the environment.
+// Command-line overrides (`runner run JOB.yaml --set batch.size=8 --limit 100`) replace or add
+// keys before the runs are made, with the same validation and messages as the file; an override
+// of a swept key fixes it (the sweep loses that axis).
 #pragma once
 
 #include <cstdint>
@@ -40,7 +43,14 @@ struct RunSpec {
   } output;
   std::string method = "teacher_forced";  // the only method so far
   int64_t load_threads = 4;
-  std::string yaml;  // this run's resolved spec as YAML (stored in the results file)
+  std::string yaml;  // resolved_spec(*this): stored in the results file as the run's `spec`
+};
+
+/// One command-line override of a job key.
+struct Override {
+  std::string key;     ///< dotted job key, e.g. batch.size
+  std::string value;   ///< as it would be written in the YAML file
+  std::string origin;  ///< the option as given ("--set batch.size=8", "--limit 100"): starts messages
 };
 
 struct JobSpec {
@@ -48,12 +58,23 @@ struct JobSpec {
   std::string source_path;
   std::string source_text;
   std::vector<RunSpec> runs;  // one per sweep point (one when there is no sweep)
+  std::string overrides;      // the overrides applied, as given ("--set batch.size=8 --limit 100")
 };
 
-/// Parses and validates a job file; every error names the file, the key path and the line.
-JobSpec load_job_spec(const std::string& path);
+/// Parses and validates a job file; every error names the file, the key path and the line (or the
+/// override that gave the value).
+JobSpec load_job_spec(const std::string& path, const std::vector<Override>& overrides = {});
 /// Same, from text (`origin` names it in messages).
-JobSpec parse_job_spec(const std::string& text, const std::string& origin);
+JobSpec parse_job_spec(const std::string& text, const std::string& origin,
+                       const std::vector<Override>& overrides = {});
+/// `KEY=VALUE` of a `--set` option -> Override; throws naming the option when there is no '=' or
+/// no key.
+Override parse_set_option(const std::string& text);
+/// A run's spec as a YAML job file with every key, defaults filled in and paths absolute:
+/// evaluating it alone repeats the run (output.* says how that attempt opened the file).
+std::string resolved_spec(const RunSpec& run);
+/// `path` made absolute against the current folder and normalised (symlinks kept); "" stays "".
+std::string absolute_path(const std::string& path);
 /// The keys a job file may hold (dotted), for help texts and suggestions.
 const std::vector<std::string>& job_spec_keys();
 

@@ -39,6 +39,13 @@ std::string accuracy_cell(const RunSummary& r) {
   if (r.complete) return fmt::format("{:.2f}% ({}/{})", 100.0 * r.accuracy, r.n_correct, r.n_rows);
   return fmt::format("{:.2f}% ({}/{} done)", 100.0 * r.accuracy, r.n_correct, r.n_done);
 }
+std::string interval_cell(const RunSummary& r) {
+  return fmt::format("{:.2f}-{:.2f}%", 100.0 * r.stats.accuracy_ci95_low, 100.0 * r.stats.accuracy_ci95_high);
+}
+// Throughput is compared only for complete runs evaluated in one attempt.
+std::string throughput_cell(const RunSummary& r, const std::string& value) {
+  return !r.complete ? "-" : r.throughput_partial ? value + "*" : value;
+}
 
 std::string notes(const Report& rep, size_t i) {
   const RunSummary& r = rep.runs[i];
@@ -47,7 +54,10 @@ std::string notes(const Report& rep, size_t i) {
   if (r.accuracy_flag) add("! accuracy");
   if (!r.complete) add(fmt::format("incomplete ({}/{} rows)", r.n_done, r.n_rows));
   if (static_cast<int>(i) == rep.baseline) add("baseline");
-  if (r.attempts > 1) add(fmt::format("resumed ({} attempts)", r.attempts));
+  if (r.throughput_partial && r.schema_version >= 2)
+    add(fmt::format("resumed: * = last attempt only ({}/{} passages)", r.attrs.n_evaluated, r.n_rows));
+  else if (r.attempts > 1)
+    add(fmt::format("resumed ({} attempts){}", r.attempts, r.throughput_partial ? ": * = last attempt only" : ""));
   return s;
 }
 
@@ -64,7 +74,8 @@ void print_table(const Report& rep, std::ostream& out) {
   };
   std::vector<Col> cols = {{"run", false, {}},        {"model", false, {}},      {"dtype", false, {}},
                            {"backend", false, {}},    {"tp x dp", false, {}},    {"batch / tokens", false, {}},
-                           {"accuracy", true, {}},    {"perplexity", true, {}},  {"passages/s", true, {}},
+                           {"accuracy", true, {}},    {"stderr", true, {}},      {"95% CI", true, {}},
+                           {"ppl/token", true, {}},   {"ppl/passage", true, {}}, {"passages/s", true, {}},
                            {"tokens/s", true, {}},    {"evaluate s", true, {}},  {"wall s", true, {}},
                            {"load s", true, {}},      {"peak mem", true, {}},    {"speed-up", true, {}},
                            {"notes", false, {}}};
@@ -74,9 +85,11 @@ void print_table(const Report& rep, std::ostream& out) {
     const bool c = r.complete;
     const std::vector<std::string> cells = {
         r.label, r.model_short(), a.dtype, a.backend, fmt::format("{} x {}", a.tp, a.dp), batching(a),
-        accuracy_cell(r), perplexity(r.perplexity),
-        c ? fmt::format("{:.1f}", a.passages_per_second) : "-",
-        c ? fmt::format("{:.0f}", a.tokens_per_second) : "-", c ? seconds(a.evaluate_seconds) : "-",
+        accuracy_cell(r), fmt::format("{:.2f}%", 100.0 * r.stats.accuracy_stderr), interval_cell(r),
+        perplexity(r.stats.token_perplexity), perplexity(r.stats.passage_perplexity),
+        throughput_cell(r, fmt::format("{:.1f}", a.passages_per_second)),
+        throughput_cell(r, fmt::format("{:.0f}", a.tokens_per_second)),
+        throughput_cell(r, seconds(a.evaluate_seconds)),
         c ? seconds(a.wall_seconds) : "-", c ? seconds(a.load_seconds) : "-",
         c ? report::human_bytes(a.peak_device_bytes) : "-",
         r.speedup ? fmt::format("{:.2f}x", *r.speedup) : "-", notes(rep, i)};
@@ -100,7 +113,16 @@ void print_table(const Report& rep, std::ostream& out) {
   for (size_t i = 0; i < rep.runs.size(); ++i) line([&](size_t k) { return cols[k].cells[i]; });
   out << "\n";
 
-  // Footnotes: what the speed-up is relative to, and the accuracy check.
+  // Footnotes: the statistics, what the speed-up is relative to, and the accuracy check.
+  out << "stderr: sqrt(p(1-p)/(n-1)) (lm-eval's); 95% CI: Wilson score interval; ppl/token = "
+         "exp(-sum logprob / target tokens), ppl/passage = exp(-mean logprob) (lm-eval's lambada "
+         "perplexity)\n";
+  for (const RunSummary& r : rep.runs) {
+    if (r.throughput_partial)
+      out << fmt::format("partial: run {} was resumed; passages/s, tokens/s and evaluate s (*) count only "
+                         "its last attempt{} and are left out of speed-ups and plots\n", r.label,
+                         r.schema_version >= 2 ? fmt::format(" ({} of {} passages)", r.attrs.n_evaluated, r.n_rows) : "");
+  }
   if (rep.baseline >= 0) {
     const RunSummary& b = rep.runs[static_cast<size_t>(rep.baseline)];
     out << fmt::format("speed-up: passages/s relative to run {} ({:.1f} passages/s), {}\n", b.label,
@@ -144,21 +166,25 @@ void print_table(const Report& rep, std::ostream& out) {
 
 void print_csv(const Report& rep, std::ostream& out) {
   out << "file,run,model,dtype,backend,tp,dp,batch_size,max_tokens,n_examples,n_done,n_correct,"
-         "accuracy,perplexity,passages_per_second,tokens_per_second,evaluate_seconds,wall_seconds,"
+         "accuracy,accuracy_stderr,accuracy_ci95_low,accuracy_ci95_high,token_perplexity,"
+         "passage_perplexity,passages_per_second,tokens_per_second,evaluate_seconds,wall_seconds,"
          "load_seconds,tokenize_seconds,peak_device_bytes,speedup,forward_seconds,comm_seconds,"
-         "idle_seconds,complete,baseline,accuracy_flag,accuracy_tolerance\n";
+         "idle_seconds,complete,baseline,accuracy_flag,accuracy_tolerance,n_evaluated,throughput_partial\n";
   using report::csv_field;
   for (size_t i = 0; i < rep.runs.size(); ++i) {
     const RunSummary& r = rep.runs[i];
     const io::RunAttributes& a = r.attrs;
-    out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                       csv_field(r.file), csv_field(r.name), csv_field(a.model), csv_field(a.dtype),
-                       csv_field(a.backend), a.tp, a.dp, a.batch_size, a.max_tokens, r.n_rows, r.n_done,
-                       r.n_correct, r.accuracy, r.perplexity, a.passages_per_second, a.tokens_per_second,
+    out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},", csv_field(r.file),
+                       csv_field(r.name), csv_field(a.model), csv_field(a.dtype), csv_field(a.backend), a.tp,
+                       a.dp, a.batch_size, a.max_tokens, r.n_rows, r.n_done, r.n_correct, r.accuracy,
+                       r.stats.accuracy_stderr, r.stats.accuracy_ci95_low, r.stats.accuracy_ci95_high,
+                       r.stats.token_perplexity, r.stats.passage_perplexity);
+    out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", a.passages_per_second, a.tokens_per_second,
                        a.evaluate_seconds, a.wall_seconds, a.load_seconds, a.tokenize_seconds,
                        a.peak_device_bytes, r.speedup ? fmt::format("{}", *r.speedup) : "",
                        r.forward_seconds, r.comm_seconds, r.idle_seconds, r.complete ? 1 : 0,
-                       static_cast<int>(i) == rep.baseline ? 1 : 0, r.accuracy_flag ? 1 : 0, r.tolerance);
+                       static_cast<int>(i) == rep.baseline ? 1 : 0, r.accuracy_flag ? 1 : 0, r.tolerance,
+                       a.n_evaluated, r.throughput_partial ? 1 : 0);
   }
 }
 
@@ -226,12 +252,17 @@ int report_main(const ReportOptions& opt, std::ostream& out, std::ostream& err) 
   BLOOM_CHECK(opt.format == "table" || opt.format == "csv" || opt.format == "json",
               "report: unknown format '{}' (table, csv or json)", opt.format);
   const bool passages = opt.examples || opt.wrong || !opt.diff.empty();
+  const bool lm_eval = opt.lm_eval || !opt.samples.empty();
   BLOOM_CHECK(!passages || !opt.run.empty(), "report: --examples, --wrong and --diff need --run NAME");
+  BLOOM_CHECK(!(passages && lm_eval), "report: --lm-eval and --samples do not combine with "
+              "--examples, --wrong or --diff");
   BLOOM_CHECK(opt.limit >= 0, "report: --limit must be >= 0");
   BLOOM_CHECK(opt.context_chars >= 0, "report: --context-chars must be >= 0");
   const Report rep = report::load_report(opt.files, opt.baseline, opt.tolerance, opt.run);
   if (passages) {
     report::list_passages(rep, opt, out, err);
+  } else if (lm_eval) {
+    report::write_lm_eval(rep, opt, out, err);
   } else if (opt.format == "json") {
     out << report::report_json(rep).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
   } else if (opt.format == "csv") {
@@ -255,7 +286,7 @@ Command add_report_command(CLI::App& app) {
                                                "(accuracy, perplexity, throughput, times, memory, "
                                                "speed-up), plots, and the passages of a run. "
                                                "runner/report/REPORT.md documents it.");
-  cli->add_option("results", rep.files, "results files (HDF5, schema bloom-eval/1)")->required();
+  cli->add_option("results", rep.files, "results files (HDF5, schema bloom-eval/2 or /1)")->required();
   auto* csv_flag = cli->add_flag("--csv", args->csv, "comma-separated values instead of a table");
   cli->add_flag("--json", args->json, "JSON instead of a table")->excludes(csv_flag);
   cli->add_option("--baseline", rep.baseline, "run the speed-up is relative to (NAME or "
@@ -278,6 +309,11 @@ Command add_report_command(CLI::App& app) {
                                                 "run's `tokenizer` attribute)");
   cli->add_option("--dataset", rep.dataset, "dataset file with the passages (default: the run's "
                                             "`dataset` attribute)");
+  cli->add_flag("--lm-eval", rep.lm_eval, "print lm-evaluation-harness's results JSON for --run "
+                                          "(task lambada_openai: acc, acc_stderr, perplexity, "
+                                          "perplexity_stderr; n-samples, config, versions)");
+  cli->add_option("--samples", rep.samples, "write one JSON line per passage of --run to this file, "
+                                            "as lm-eval's --log_samples does");
   cli->add_option("--python", rep.python, "Python with matplotlib for --plot (default: "
                                           "$BLOOM_PYTHON or python3)");
   return {cli, /*needs_mpi=*/false, [args](const CommandContext&) {

@@ -1,12 +1,16 @@
-// `runner report RESULTS.h5 [...]`: sweep analysis of results files (schema bloom-eval/1,
-// io/RESULTS.md) without writing any h5py code. runner/report/REPORT.md documents it for users.
+// `runner report RESULTS.h5 [...]`: sweep analysis of results files (schema bloom-eval/2, and /1
+// of older runners; io/RESULTS.md) without writing any h5py code. runner/report/REPORT.md
+// documents it for users.
 //   - a table with one row per run (terminal columns, --csv or --json): layout, batching,
-//     accuracy, perplexity, throughput, times, peak memory, speed-up over a baseline run, and a
-//     flag on runs whose accuracy differs from the other runs of the same model by more than
-//     rounding explains;
+//     accuracy with its standard error and 95% interval, both perplexities, throughput (marked
+//     partial for resumed runs), times, peak memory, speed-up over a baseline run, and a flag on
+//     runs whose accuracy differs from the other runs of the same model by more than rounding
+//     explains;
 //   - --plot DIR: PNGs drawn by runner/report/report_plots.py (matplotlib) from the report's JSON;
 //   - --run NAME --examples / --wrong / --diff OTHER: passages with their text, decoded with the
-//     run's tokenizer and read from the run's dataset file.
+//     run's tokenizer and read from the run's dataset file; --diff adds the paired comparison
+//     (McNemar's exact test, the interval of the accuracy difference);
+//   - --run NAME --lm-eval / --samples FILE: lm-evaluation-harness's results JSON and samples.
 // Needs no MPI. Every problem (not a results file, truncated file, other schema, unknown run,
 // plotting failure) throws bloom::Error; runner/main.cpp prints it and exits 1.
 #pragma once
@@ -30,6 +34,8 @@ struct ReportOptions {
   bool examples = false;           ///< list the passages of `run`
   bool wrong = false;              ///< only the misses (with diff: passages either run missed)
   std::string diff;                ///< list the passages where `run` and this run disagree
+  bool lm_eval = false;            ///< print lm-eval's results JSON for `run`
+  std::string samples;             ///< write lm-eval's --log_samples lines for `run` here
   int64_t limit = 0;               ///< list at most this many passages (0: all)
   int64_t tolerance = -1;          ///< accuracy flag threshold in passages (-1: the default rule)
   int context_chars = 60;          ///< context tail shown per passage

@@ -49,28 +49,17 @@ RunSummary summarise(const io::ResultsFile& w, const std::string& file, const st
   RunSummary r;
   r.file = file;
   r.name = name;
+  r.schema_version = w.schema_version();
   r.attrs = w.read_run_attributes(name);
   r.complete = r.attrs.complete;
   const std::vector<uint8_t> done = w.done_rows(name);
   r.n_rows = static_cast<int64_t>(done.size());
   r.n_done = std::count(done.begin(), done.end(), uint8_t{1});
-  if (r.complete) {
-    r.n_correct = r.attrs.n_correct;
-    r.accuracy = r.attrs.accuracy;
-    r.perplexity = r.attrs.perplexity;
-  } else {  // the attributes are placeholders: recompute over the rows written so far
-    const std::vector<io::PassageResult> rows = w.read_predictions(name);
-    double logprob = 0.0;
-    int64_t target_tokens = 0;
-    for (size_t i = 0; i < rows.size() && i < done.size(); ++i) {
-      if (!done[i]) continue;
-      r.n_correct += rows[i].correct ? 1 : 0;
-      logprob += rows[i].target_logprob;
-      target_tokens += static_cast<int64_t>(rows[i].target_ids.size());
-    }
-    r.accuracy = r.n_done ? static_cast<double>(r.n_correct) / static_cast<double>(r.n_done) : 0.0;
-    r.perplexity = target_tokens ? std::exp(-logprob / static_cast<double>(target_tokens)) : 0.0;
-  }
+  // From the rows, complete or not (an unfinished run's attributes are placeholders, and a /1
+  // file has neither the interval nor the passage perplexity).
+  r.stats = io::run_statistics(w.read_predictions(name), done);
+  r.n_correct = r.stats.n_correct;
+  r.accuracy = r.stats.accuracy;
   r.ranks = std::max<int64_t>(1, r.attrs.tp * r.attrs.dp);
   for (int64_t i = 0; i < r.ranks; ++i) {
     RankBusy b;
@@ -82,6 +71,7 @@ RunSummary summarise(const io::ResultsFile& w, const std::string& file, const st
   const std::vector<io::BatchTiming> timings = w.read_timings(name);
   const auto [first, attempts] = last_attempt(timings);
   r.attempts = attempts;
+  r.throughput_partial = r.complete && (r.schema_version >= 2 ? r.attrs.n_evaluated < r.n_rows : attempts > 1);
   for (size_t i = first; i < timings.size(); ++i) {
     const io::BatchTiming& t = timings[i];
     BLOOM_CHECK(t.rank >= 0 && t.rank < 1 << 20, "results file '{}', run '{}': timing row {} has rank {}",
@@ -116,6 +106,15 @@ double median(std::vector<double> v) {
 }
 
 }  // namespace
+
+std::string run_string(const RunSummary& r, const std::string& key) {
+  if (key == "method" && !r.attrs.method.empty()) return r.attrs.method;
+  if (key == "tokenizer" && !r.attrs.tokenizer.empty()) return r.attrs.tokenizer;
+  if (key == "dataset" && !r.attrs.dataset.empty()) return r.attrs.dataset;
+  if (key == "spec" && !r.attrs.spec.empty()) return r.attrs.spec;
+  auto it = r.attrs.extra_strings.find(key);  // runners before bloom-eval/2 wrote extras
+  return it == r.attrs.extra_strings.end() ? std::string() : it->second;
+}
 
 std::string RunSummary::model_short() const {
   std::string m = attrs.model;
@@ -175,11 +174,14 @@ Report load_report(const std::vector<std::string>& files, const std::string& bas
     BLOOM_CHECK(b.complete && b.attrs.passages_per_second > 0,
                 "--baseline {}: that run is not complete, so it has no throughput to compare with",
                 baseline);
+    BLOOM_CHECK(!b.throughput_partial,
+                "--baseline {}: that run was resumed, so its throughput counts only its last attempt "
+                "({} of {} passages) and is not compared", baseline, b.attrs.n_evaluated, b.n_rows);
     rep.baseline_rule = "--baseline";
   } else {
     for (size_t i = 0; i < rep.runs.size(); ++i) {
       const RunSummary& r = rep.runs[i];
-      if (!r.complete || r.attrs.passages_per_second <= 0) continue;
+      if (!r.complete || r.throughput_partial || r.attrs.passages_per_second <= 0) continue;
       if (rep.baseline < 0 ||
           r.attrs.passages_per_second < rep.runs[static_cast<size_t>(rep.baseline)].attrs.passages_per_second)
         rep.baseline = static_cast<int>(i);
@@ -189,7 +191,8 @@ Report load_report(const std::vector<std::string>& files, const std::string& bas
   if (rep.baseline >= 0) {
     const double base = rep.runs[static_cast<size_t>(rep.baseline)].attrs.passages_per_second;
     for (RunSummary& r : rep.runs)
-      if (r.complete && r.attrs.passages_per_second > 0) r.speedup = r.attrs.passages_per_second / base;
+      if (r.complete && !r.throughput_partial && r.attrs.passages_per_second > 0)
+        r.speedup = r.attrs.passages_per_second / base;
   }
 
   // Accuracy flags within groups of comparable runs.
@@ -201,11 +204,7 @@ Report load_report(const std::vector<std::string>& files, const std::string& bas
     std::vector<int> other_index;
     for (const RunSummary& o : rep.runs) {
       if (&o == &r || !o.complete || o.attrs.model != r.attrs.model || o.n_rows != r.n_rows) continue;
-      const auto ds = [](const RunSummary& x) {
-        auto it = x.attrs.extra_strings.find("dataset");
-        return it == x.attrs.extra_strings.end() ? std::string() : it->second;
-      };
-      if (ds(o) != ds(r)) continue;
+      if (run_string(o, "dataset") != run_string(r, "dataset")) continue;
       others.push_back(static_cast<double>(o.n_correct));
       other_index.push_back(static_cast<int>(&o - rep.runs.data()));
     }
@@ -307,7 +306,14 @@ nlohmann::ordered_json report_json(const Report& rep) {
     j["n_done"] = r.n_done;
     j["n_correct"] = r.n_correct;
     j["accuracy"] = r.accuracy;
-    j["perplexity"] = r.perplexity;
+    j["accuracy_stderr"] = r.stats.accuracy_stderr;
+    j["accuracy_ci95_low"] = r.stats.accuracy_ci95_low;
+    j["accuracy_ci95_high"] = r.stats.accuracy_ci95_high;
+    j["token_perplexity"] = r.stats.token_perplexity;
+    j["passage_perplexity"] = r.stats.passage_perplexity;
+    j["passage_perplexity_stderr"] = r.stats.passage_perplexity_stderr;
+    j["n_evaluated"] = a.n_evaluated;
+    j["throughput_partial"] = r.throughput_partial;
     j["passages_per_second"] = a.passages_per_second;
     j["tokens_per_second"] = a.tokens_per_second;
     j["evaluate_seconds"] = a.evaluate_seconds;
@@ -326,9 +332,21 @@ nlohmann::ordered_json report_json(const Report& rep) {
     j["others_median_correct"] = r.group_size > 1 ? J(r.others_median_correct) : J(nullptr);
     j["accuracy_tolerance"] = r.tolerance;
     for (const char* k : {"method", "tokenizer", "dataset"}) {
-      auto it = a.extra_strings.find(k);
-      j[k] = it == a.extra_strings.end() ? J(nullptr) : J(it->second);
+      const std::string v = run_string(r, k);
+      j[k] = v.empty() ? J(nullptr) : J(v);
     }
+    // Provenance (bloom-eval/2; null in /1 files).
+    const auto text_or_null = [](const std::string& v) { return v.empty() ? J(nullptr) : J(v); };
+    j["schema"] = r.schema_version == 1 ? io::kResultsSchemaV1 : io::kResultsSchema;
+    j["started_utc"] = text_or_null(a.started_utc);
+    j["finished_utc"] = text_or_null(a.finished_utc);
+    j["overrides"] = text_or_null(a.overrides);
+    j["spec"] = text_or_null(run_string(r, "spec"));
+    j["config_sha256"] = text_or_null(a.config_sha256);
+    j["tokenizer_sha256"] = text_or_null(a.tokenizer_sha256);
+    j["dataset_sha256"] = text_or_null(a.dataset_sha256);
+    j["weights_fingerprint"] = text_or_null(a.weights_fingerprint);
+    j["environment"] = a.environment.empty() ? J(nullptr) : J::parse(a.environment, nullptr, false);
     j["per_rank"] = J::array();
     for (const RankBusy& b : r.busy) {
       j["per_rank"].push_back({{"rank", b.rank}, {"dp_rank", b.dp_rank}, {"tp_rank", b.tp_rank},

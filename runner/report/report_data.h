@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/results_file.h"
+#include "io/run_summary.h"
 #include "runner/report/report_cmd.h"
 
 namespace bloom::report {
@@ -27,14 +28,20 @@ struct RankBusy {
 struct RunSummary {
   std::string file;  ///< the results file, as given on the command line
   std::string name;
+  int schema_version = 2;          ///< of its file (1: bloom-eval/1)
   io::RunAttributes attrs;
   bool complete = false;
   int64_t n_rows = 0, n_done = 0;  ///< prediction rows; rows marked done
-  int64_t n_correct = 0;           ///< complete: the attribute; else recomputed over done rows
-  double accuracy = 0.0;           ///< n_correct / n_done
-  double perplexity = 0.0;
+  /// Over the done rows (io/run_summary.h), complete or not: what the rows say.
+  io::RunStatistics stats;
+  int64_t n_correct = 0;           ///< stats.n_correct
+  double accuracy = 0.0;           ///< stats.accuracy: n_correct / n_done
   int64_t ranks = 1;               ///< tp * dp
   int attempts = 0;                ///< evaluation attempts found in /timings (resume adds one)
+  /// Resumed: the throughput attributes count only the attempt that finished the run (its
+  /// n_evaluated rows; /1 files: more than one attempt in /timings). Shown marked, never
+  /// compared: no speed-up, never the baseline, left out of the throughput plot.
+  bool throughput_partial = false;
   std::vector<RankBusy> busy;      ///< one entry per world rank, by rank
   double forward_seconds = 0.0, comm_seconds = 0.0, wait_seconds = 0.0;  ///< rank-seconds
   /// Rank-seconds of the evaluation no rank spent computing or communicating:
@@ -90,6 +97,19 @@ nlohmann::ordered_json report_json(const Report& report);
 /// (runner/report/report_examples.cpp).
 int list_passages(const Report& report, const ReportOptions& options, std::ostream& out,
                   std::ostream& err);
+
+/// --run NAME --lm-eval / --samples FILE: lm-evaluation-harness's results JSON and its
+/// --log_samples lines for the run (runner/report/report_lm_eval.cpp).
+int write_lm_eval(const Report& report, const ReportOptions& options, std::ostream& out,
+                  std::ostream& err);
+
+/// A run's input file (its `tokenizer` or `dataset` attribute): `path` when it exists, else for a
+/// relative path (bloom-eval/1 files) the results file's folder and each folder above joined with
+/// it; nullopt when none exists.
+std::optional<std::string> resolve_input(const std::string& path, const std::string& results_file);
+
+/// The run's attribute `key` (a fixed string attribute, or in /1 files an extra); "" if absent.
+std::string run_string(const RunSummary& run, const std::string& key);
 
 // ---- text helpers shared by the table and the passage listings ----
 

@@ -1,9 +1,10 @@
 // `runner report --run NAME --examples | --wrong | --diff OTHER`: passages of a run as text.
 // Predicted and target ids are decoded with the run's tokenizer (run attribute `tokenizer`) and
 // the context comes from the run's dataset file (attribute `dataset`; prediction `index` = passage
-// position in it). Either may be missing or moved: relative paths are also tried from the results
-// file's folder and its parents, --tokenizer / --dataset override them, and without a tokenizer
-// the ids are printed, without a dataset the context is left out (a warning says so).
+// position in it). Either may be missing or moved: relative paths (bloom-eval/1 files) are also
+// tried from the results file's folder and its parents, --tokenizer / --dataset override them,
+// and without a tokenizer the ids are printed, without a dataset the context is left out (a
+// warning says so). --diff ends its summary with the paired comparison (io/run_summary.h).
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -28,24 +29,6 @@ using J = nlohmann::ordered_json;
 bool is_file(const std::string& p) {
   struct stat st;
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-// The first existing file among `path`, and for a relative path the results file's folder and
-// each folder above it joined with `path`.
-std::optional<std::string> resolve(const std::string& path, const std::string& results_file) {
-  if (path.empty()) return std::nullopt;
-  if (is_file(path)) return path;
-  if (path[0] == '/') return std::nullopt;
-  std::string dir = results_file;
-  for (;;) {
-    const size_t slash = dir.find_last_of('/');
-    if (slash == std::string::npos) break;
-    dir = dir.substr(0, slash);
-    const std::string candidate = (dir.empty() ? "" : dir + "/") + path;
-    if (is_file(candidate)) return candidate;
-    if (dir.empty()) break;
-  }
-  return std::nullopt;
 }
 
 std::string ids_text(const std::vector<int32_t>& ids) {
@@ -87,13 +70,10 @@ class TextSources {
 
   RunText for_run(const RunSummary& r, int64_t max_index) {
     RunText t;
-    const auto attr = [&](const char* k) {
-      auto it = r.attrs.extra_strings.find(k);
-      return it == r.attrs.extra_strings.end() ? std::string() : it->second;
-    };
+    const auto attr = [&](const char* k) { return run_string(r, k); };
     const std::string tok_attr = opt_.tokenizer.empty() ? attr("tokenizer") : opt_.tokenizer;
     const std::string ds_attr = opt_.dataset.empty() ? attr("dataset") : opt_.dataset;
-    if (auto p = resolve(tok_attr, r.file)) {
+    if (auto p = resolve_input(tok_attr, r.file)) {
       auto& slot = tokenizers_[*p];
       if (!slot) {
         try {
@@ -109,7 +89,7 @@ class TextSources {
       err_ << fmt::format("warning: run {}: tokenizer {} not found (give --tokenizer FILE); printing "
                           "token ids\n", r.label, tok_attr.empty() ? "(no `tokenizer` attribute)" : "'" + tok_attr + "'");
     }
-    if (auto p = resolve(ds_attr, r.file)) {
+    if (auto p = resolve_input(ds_attr, r.file)) {
       auto& slot = datasets_[*p];
       if (!slot || static_cast<int64_t>(slot->size()) <= max_index) {
         try {
@@ -334,12 +314,20 @@ int list_diff(const RunSummary& a, const RunSummary& b, const ReportOptions& opt
     }
   }
   warn_mismatch(mismatch, a, ta, err);
+  const io::PairedComparison paired = io::compare_paired(ra.rows, ra.done, rb.rows, rb.done);
   if (opt.format == "json") {
     J doc = {{"mode", "diff"},
              {"a", {{"file", a.file}, {"run", a.name}}},
              {"b", {{"file", b.file}, {"run", b.name}}},
              {"n_common", common}, {"n_disagree", disagree}, {"n_only_a_correct", only_a},
              {"n_only_b_correct", only_b}, {"max_abs_logprob_diff", max_dlogprob},
+             {"paired", {{"n_common", paired.n_common}, {"n_both_correct", paired.n_both_correct},
+                         {"n_both_wrong", paired.n_both_wrong}, {"n_only_a_correct", paired.n_only_a},
+                         {"n_only_b_correct", paired.n_only_b}, {"accuracy_a", paired.accuracy_a},
+                         {"accuracy_b", paired.accuracy_b}, {"difference", paired.difference},
+                         {"difference_ci95_low", paired.difference_ci95_low},
+                         {"difference_ci95_high", paired.difference_ci95_high},
+                         {"mcnemar_p", paired.mcnemar_p}}},
              {"n_listed", listed}, {"passages", passages}};
     out << doc.dump(2, ' ', false, J::error_handler_t::replace) << "\n";
   } else if (opt.format == "csv") {
@@ -351,6 +339,12 @@ int list_diff(const RunSummary& a, const RunSummary& b, const ReportOptions& opt
     out << fmt::format("{} passages in both; {} disagree (predicted ids or correctness): {} only A "
                        "got right, {} only B; max |logprob A - logprob B| = {:.3g}\n",
                        common, disagree, only_a, only_b, max_dlogprob);
+    out << fmt::format("paired: accuracy A {:.2f}% vs B {:.2f}% on the same {} passages: difference "
+                       "{:+.2f}% (95% CI {:+.2f}% to {:+.2f}%); McNemar exact p = {:.4g} ({} right only "
+                       "in A, {} only in B)\n",
+                       100.0 * paired.accuracy_a, 100.0 * paired.accuracy_b, paired.n_common,
+                       100.0 * paired.difference, 100.0 * paired.difference_ci95_low,
+                       100.0 * paired.difference_ci95_high, paired.mcnemar_p, paired.n_only_a, paired.n_only_b);
     if (disagree > 0) print_columns(cols, out);
     out << fmt::format("{} passage(s) listed{}\n", listed, opt.wrong ? " (missed by A or B)" : "");
   }
@@ -358,6 +352,22 @@ int list_diff(const RunSummary& a, const RunSummary& b, const ReportOptions& opt
 }
 
 }  // namespace
+
+std::optional<std::string> resolve_input(const std::string& path, const std::string& results_file) {
+  if (path.empty()) return std::nullopt;
+  if (is_file(path)) return path;
+  if (path[0] == '/') return std::nullopt;
+  std::string dir = results_file;
+  for (;;) {
+    const size_t slash = dir.find_last_of('/');
+    if (slash == std::string::npos) break;
+    dir = dir.substr(0, slash);
+    const std::string candidate = (dir.empty() ? "" : dir + "/") + path;
+    if (is_file(candidate)) return candidate;
+    if (dir.empty()) break;
+  }
+  return std::nullopt;
+}
 
 int list_passages(const Report& rep, const ReportOptions& opt, std::ostream& out, std::ostream& err) {
   const RunSummary& a = rep.runs[static_cast<size_t>(find_run(rep, opt.run))];

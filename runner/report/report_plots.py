@@ -5,10 +5,14 @@ usage: report_plots.py REPORT.json OUTDIR
 
 REPORT.json is the document `runner report --json` prints (the report writes it to
 OUTDIR/report.json and runs this script on it). Writes:
-  throughput.png      passages/s against batch size, one line per (tp, dtype)
-                      (against the token budget when only that varies)
+  throughput.png      passages/s against batch size, one line per (tp, dtype) (against the token
+                      budget when only that varies; one bar per run when neither varies, e.g. a
+                      sweep over dtype); resumed runs (partial throughput) are left out
   time_breakdown.png  per run: load / tokenize / forward / communication / idle seconds, stacked
-  load_balance.png    per rank of one run: forward, communication and idle seconds (DP groups shaded)
+  load_balance.png    per rank of one complete run: forward, communication and idle seconds (DP
+                      groups shaded), the legend inside the axes
+Each plot has a figure_<name>(doc) function returning the matplotlib figure (tests inspect them);
+main() saves them.
 Times per run are means over its ranks: forward and communication are the sums of the per-batch
 timings divided by the ranks, idle = evaluate seconds - (forward + communication) / ranks, so a bar
 adds up to load + tokenize + evaluate; "other" is what the run's wall time has beyond that.
@@ -57,14 +61,59 @@ def empty_figure(title, message):
     return fig
 
 
-def plot_throughput(runs, out_dir):
-    done = [r for r in runs if r["complete"] and r["passages_per_second"] > 0]
+def comparable(runs):
+    """Complete runs whose throughput covers the whole run (a resumed run's counts its last attempt)."""
+    return [r for r in runs if r["complete"] and r["passages_per_second"] > 0
+            and not r.get("throughput_partial", False)]
+
+
+def varying_keys(runs, keys):
+    return [k for k in keys if len({str(r[k]) for r in runs}) > 1]
+
+
+def figure_throughput_bars(done, title):
+    """One bar per run, labelled by what varies between them: a sweep over a categorical key
+    (dtype, backend, model) or over the layout alone has no numeric x to draw lines against."""
+    keys = varying_keys(done, ["dtype", "backend", "model", "tp", "dp", "file"]) or ["label"]
+
+    def label(r):
+        parts = []
+        for k in keys:
+            v = r[k]
+            parts.append(short_model(v) if k == "model" else os.path.basename(v) if k == "file"
+                         else f"{k} {v}" if k in ("tp", "dp") else str(v))
+        return "\n".join(parts)
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 + 1.1 * len(done)), 4.8))
+    xs = list(range(len(done)))
+    ys = [r["passages_per_second"] for r in done]
+    bars = ax.bar(xs, ys, color=COLORS["forward"], width=0.6, zorder=2)
+    for b, y in zip(bars, ys):
+        ax.text(b.get_x() + b.get_width() / 2, y, f"{y:.3g}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([label(r) for r in done], fontsize=9)
+    ax.set_xlim(-0.6, len(done) - 0.4)
+    ax.set_ylim(0, max(ys) * 1.15)
+    ax.set_ylabel("passages / second (evaluation)")
+    ax.grid(True, axis="y", alpha=0.3, zorder=1)
+    r0 = done[0]
+    fixed = f"batch {r0['batch_size']}, token budget {r0['max_tokens']}"
+    ax.set_title(f"{title} ({', '.join(sorted({short_model(r['model']) for r in done}))}; {fixed})")
+    return fig
+
+
+def figure_throughput(doc):
+    runs = doc["runs"]
+    done = comparable(runs)
     title = "Throughput against batch size"
     if not done:
-        save(empty_figure(title, "no complete run: nothing to plot"), out_dir, "throughput.png")
-        return
+        partial = [r for r in runs if r.get("throughput_partial")]
+        why = "no complete run" if not partial else "only resumed runs (their throughput is partial)"
+        return empty_figure(title, f"{why}: nothing to plot")
     batch_sizes = {r["batch_size"] for r in done}
     budgets = {r["max_tokens"] for r in done}
+    if len(batch_sizes) == 1 and len(budgets) == 1:
+        return figure_throughput_bars(done, "Throughput per run")
     x_key, x_label = "batch_size", "batch size (passages per batch)"
     if len(batch_sizes) == 1 and len(budgets) > 1:
         x_key, x_label = "max_tokens", "token budget per batch (max_tokens)"
@@ -110,7 +159,7 @@ def plot_throughput(runs, out_dir):
     models = sorted({short_model(r["model"]) for r in done})
     ax.set_title(f"{title} ({', '.join(models)})")
     ax.legend(title="layout, dtype", loc="best", fontsize=9)
-    save(fig, out_dir, "throughput.png")
+    return fig
 
 
 def breakdown(r):
@@ -124,12 +173,11 @@ def breakdown(r):
     return parts
 
 
-def plot_breakdown(runs, out_dir):
-    done = [r for r in runs if r["complete"]]
+def figure_breakdown(doc):
+    done = [r for r in doc["runs"] if r["complete"]]
     title = "Where the time goes (mean over each run's ranks)"
     if not done:
-        save(empty_figure(title, "no complete run: nothing to plot"), out_dir, "time_breakdown.png")
-        return
+        return empty_figure(title, "no complete run: nothing to plot")
     names = [f"{r['label']}  (tp {r['tp']} x dp {r['dp']})" for r in done]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.55 * len(done)))
     lefts = [0.0] * len(done)
@@ -152,22 +200,37 @@ def plot_breakdown(runs, out_dir):
     ax.set_title(title, pad=26)
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(ncol=6, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, frameon=False)
-    save(fig, out_dir, "time_breakdown.png")
+    return fig
 
 
-def plot_balance(doc, out_dir):
+def legend_inside(fig, ax, handles, top_of_data):
+    """A legend inside the axes, above the bars: as many columns as fit the axes' width, then the
+    y range raised until the bars (and `top_of_data`) end below it."""
+    for ncol in range(len(handles), 0, -1):
+        legend = ax.legend(handles=handles, loc="upper left", fontsize=8, ncol=ncol)
+        fig.canvas.draw()
+        if legend.get_window_extent().width <= ax.get_window_extent().width * 0.98:
+            break
+    axes_box, legend_box = ax.get_window_extent(), legend.get_window_extent()
+    free = 1.0 - (legend_box.height + 12) / axes_box.height  # fraction of the axes below it
+    ax.set_ylim(0, top_of_data / max(free, 0.2) * 1.02)
+    return legend
+
+
+def figure_balance(doc):
     runs = doc["runs"]
     i = doc.get("balance_run", -1)
     title = "Busy time per rank"
     if i is None or i < 0 or i >= len(runs):
-        save(empty_figure(title, "no run"), out_dir, "load_balance.png")
-        return
+        return empty_figure(title, "no run")
     r = runs[i]
+    if not r["complete"]:
+        # Its evaluate seconds are a placeholder (0 until the run finishes): nothing to draw against.
+        return empty_figure(f"{title}: run {r['label']}",
+                            f"run incomplete ({r['n_done']}/{r['n_examples']} rows): no complete run to plot")
     ranks = r["per_rank"]
     if not ranks or not any(x["batches"] for x in ranks):
-        save(empty_figure(f"{title}: run {r['label']}", "no timings recorded for this run"), out_dir,
-             "load_balance.png")
-        return
+        return empty_figure(f"{title}: run {r['label']}", "no timings recorded for this run")
     n = len(ranks)
     fig, ax = plt.subplots(figsize=(max(6, min(16, 1.0 + 0.9 * n)), 4.8))
     xs = list(range(n))
@@ -197,7 +260,6 @@ def plot_balance(doc, out_dir):
     ax.set_xticks(xs)
     ax.set_xticklabels(labels, fontsize=7 if n > 8 else 8, rotation=90 if n > 16 else 0)
     ax.set_xlim(-0.6, n - 0.4)
-    ax.set_ylim(0, max(ev, max(busy)) * 1.3)  # room for the legend above the bars
     ax.set_ylabel("seconds")
     mean_busy = sum(busy) / n
     imbalance = max(busy) / mean_busy if mean_busy > 0 else float("nan")
@@ -209,9 +271,13 @@ def plot_balance(doc, out_dir):
     handles, _ = ax.get_legend_handles_labels()
     if len(groups) > 1:
         handles.append(Patch(facecolor="#eef3fa", label="even DP groups shaded"))
-    ax.legend(handles=handles, loc="upper left", fontsize=8, ncol=4)
     ax.grid(True, axis="y", alpha=0.3, zorder=1)
-    save(fig, out_dir, "load_balance.png")
+    legend_inside(fig, ax, handles, max(ev, max(busy)) * 1.08)  # room for the evaluate label
+    return fig
+
+
+FIGURES = {"throughput.png": figure_throughput, "time_breakdown.png": figure_breakdown,
+           "load_balance.png": figure_balance}
 
 
 def main():
@@ -223,9 +289,8 @@ def main():
     out_dir = sys.argv[2]
     os.makedirs(out_dir, exist_ok=True)
     plt.rcParams.update({"font.size": 10, "axes.titlesize": 11})
-    plot_throughput(doc["runs"], out_dir)
-    plot_breakdown(doc["runs"], out_dir)
-    plot_balance(doc, out_dir)
+    for name, make in FIGURES.items():
+        save(make(doc), out_dir, name)
     return 0
 
 

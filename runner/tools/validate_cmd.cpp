@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/job_spec.h"
+#include "runner/overrides.h"
 #include "runner/preflight.h"
 #include "runner/select_runs.h"
 #include "runner/topology.h"
@@ -87,6 +88,7 @@ void print_json(const ValidateOptions& o, const Validated& v, std::ostream& out)
 
 Command add_validate_command(CLI::App& app) {
   auto o = std::make_shared<ValidateOptions>();
+  auto overrides = std::make_shared<OverrideOptions>();
   CLI::App* cli = app.add_subcommand("validate", "Expand and check a job file without running "
                                                  "it (BLOOM_RUNS applied); print the runs it "
                                                  "would make.");
@@ -96,8 +98,10 @@ Command add_validate_command(CLI::App& app) {
                   "launch under mpirun/srun, else tp x dp of each run)");
   cli->add_flag("--json", o->json, "print one JSON document (runs, names, layout, model, "
                                    "output) for scripts instead of lines");
-  return {cli, /*needs_mpi=*/true, [o](const CommandContext& ctx) {
+  add_override_options(*cli, *overrides);
+  return {cli, /*needs_mpi=*/true, [o, overrides](const CommandContext& ctx) {
             ValidateOptions opt = *o;
+            opt.overrides = overrides_of(*overrides);
             opt.runner_version = ctx.runner_version;
             if (opt.world <= 0 && ctx.mpi->world_size() > 1) opt.world = ctx.mpi->world_size();
             return validate_main(opt, ctx.mpi->world_rank() == 0 ? &std::cout : nullptr);
@@ -106,7 +110,7 @@ Command add_validate_command(CLI::App& app) {
 
 int validate_main(const ValidateOptions& o, std::ostream* out) {
   Validated v;
-  const JobSpec whole = load_job_spec(o.job_path);
+  const JobSpec whole = load_job_spec(o.job_path, o.overrides);
   v.n_job_runs = whole.runs.size();
   const char* env = std::getenv("BLOOM_RUNS");
   v.selector = env ? env : "";

@@ -1,5 +1,5 @@
-// `runner validate JOB.yaml`: expands a job (sweeps included, BLOOM_RUNS applied as `runner run`
-// applies it) and makes the run's preflight checks (runner/preflight.h: model folder, config,
+// `runner validate JOB.yaml`: expands a job (sweeps included, command-line overrides and
+// BLOOM_RUNS applied as `runner run` applies them) and makes the run's preflight checks (runner/preflight.h: model folder, config,
 // layout, checkpoint headers, tokenizer, dataset, results file) without loading weights or
 // evaluating. Prints one line per run, or with --json one document for scripts (slurm/):
 //   {"runner_version", "job", "name", "run_selector", "n_job_runs",
@@ -17,11 +17,13 @@
 #include <string>
 
 #include "runner/command.h"
+#include "runner/job_spec.h"
 
 namespace bloom {
 
 struct ValidateOptions {
   std::string job_path;
+  std::vector<Override> overrides;  ///< --set, --limit, --output, ... (runner/overrides.h)
   int world = 0;       ///< ranks to check the layout against (0: each run's tp x dp, or tp)
   bool json = false;   ///< the --json document instead of lines
   std::string runner_version;

@@ -339,6 +339,34 @@ def _(ctx):
     return Launch([ctx.path("no-such-job.yaml")])
 
 
+@case(JOB, "--set without KEY=", "--set batch.size: expected KEY=VALUE",
+      "A command-line override is not of the form KEY=VALUE.",
+      "Write `--set batch.size=32` (dotted keys as in jobs/README.md).")
+def _(ctx):
+    return Launch([ctx.job(), "--set", "batch.size"])
+
+
+@case(JOB, "--set of an unknown key", "--set batch.szie=4: unknown key 'batch.szie' (did you mean 'batch.size'?)",
+      "A command-line override names a key the job file could not have.", "Use the suggested key.")
+def _(ctx):
+    return Launch([ctx.job(), "--set", "batch.szie=4"])
+
+
+@case(JOB, "--set of a bad value", "--set batch.size=0: batch.size must be >= 1, got 0",
+      "An override's value fails the check the same key gets in the file (here a lower bound); "
+      "the message starts with the option instead of the file's line.",
+      "Give a value the key accepts (jobs/README.md lists them).")
+def _(ctx):
+    return Launch([ctx.job(), "--set", "batch.size=0"])
+
+
+@case(JOB, "--min-accuracy not a fraction", "--min-accuracy 35: expected a fraction in [0, 1] (0.35) or a percentage (35%)",
+      "The threshold is neither a fraction in [0, 1] nor a percentage (FasterTransformer's "
+      "--acc-threshold takes percentages: `35` alone is ambiguous).", "Write `0.35` or `35%`.")
+def _(ctx):
+    return Launch([ctx.job(), "--min-accuracy", "35"])
+
+
 LAYOUT = "Parallel layout"
 
 
@@ -798,6 +826,22 @@ def _(ctx):
     job = ctx.job(limit=500)
     return Launch(None, out=ctx.out, cmd=[MPIEXEC, "-n", "1", "sh", "-c",
                                           f"ulimit -f 128 && exec {RUNNER} {job}"])
+
+
+@case(OUT, "resume a bloom-eval/1 file", "was written by an older runner (schema bloom-eval/1)",
+      "output.resume names a results file of the previous schema, which lacks the statistics and "
+      "provenance /2 records: it can be read (runner report) but not continued.",
+      "Keep it for reading; start afresh with output.overwrite: true (or --overwrite) or another "
+      "output.path.", output="untouched")
+def _(ctx):
+    first = subprocess.run([RUNNER, ctx.job(limit=4)], env=ENV, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    assert first.returncode == 0, first.stdout + first.stderr
+    with h5py.File(ctx.out, "r+") as f:  # as an older runner left it, killed
+        f.attrs["schema"] = "bloom-eval/1"
+        f.attrs["complete"] = 0
+        f["runs/catalogue"].attrs["complete"] = 0
+    return ctx.run(limit=4, output_extra="  resume: true\n")
 
 
 # ---- running ----------------------------------------------------------------------------------

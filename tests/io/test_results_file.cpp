@@ -1,4 +1,4 @@
-// Tests of io/results_file: a write -> read round trip of every field of schema "bloom-eval/1",
+// Tests of io/results_file: a write -> read round trip of every field of schema "bloom-eval/2",
 // resume (done rows, torn timings, a writer killed without closing), open modes, and the errors
 // users meet (existing file, foreign or non-HDF5 file, bad directory), which must name the path
 // and come only through bloom::Error, with nothing printed by HDF5.
@@ -48,8 +48,18 @@ RunAttributes sample_attributes() {
   a.max_tokens = 0;
   a.tp = 2;
   a.dp = 4;
-  a.extra_strings["method"] = "teacher_forced";
-  a.extra_strings["spec"] = "model: bloom-560m\nbatch:\n  size: 16\n";
+  a.method = "teacher_forced";
+  a.spec = "model: bloom-560m\nbatch:\n  size: 16\n";
+  a.tokenizer = "/models/bloom-560m/tokenizer.json";
+  a.dataset = "/data/lambada_test.jsonl";
+  a.overrides = "--set batch.size=16 --limit 5";
+  a.started_utc = "2026-12-01T23:20:02Z";
+  a.environment = R"({"hosts": ["node1"], "versions": {"hdf5": "1.10.8"}})";
+  a.config_sha256 = std::string(64, 'a');
+  a.tokenizer_sha256 = std::string(64, 'b');
+  a.dataset_sha256 = std::string(64, 'c');
+  a.weights_fingerprint = std::string(64, 'd');
+  a.extra_strings["note"] = "an extra";
   a.extra_numbers["temperature"] = 0.5;
   a.extra_ints["seed"] = 1234;
   return a;
@@ -59,7 +69,13 @@ RunAttributes final_attributes() {
   RunAttributes a = sample_attributes();
   a.n_correct = 3;
   a.accuracy = 0.6;
-  a.perplexity = 12.25;
+  a.accuracy_stderr = 0.2449;
+  a.accuracy_ci95_low = 0.2307;
+  a.accuracy_ci95_high = 0.8824;
+  a.token_perplexity = 12.25;
+  a.passage_perplexity = 48.5;
+  a.n_evaluated = 4;
+  a.finished_utc = "2026-12-01T23:21:00Z";
   a.load_seconds = 1.5;
   a.tokenize_seconds = 0.25;
   a.evaluate_seconds = 7.75;
@@ -165,7 +181,8 @@ TEST_F(ResultsFileTest, RoundTripsEveryField) {
   }
   ResultsFile r(path, OpenMode::ReadOnly, "", "");
   ResultsFileInfo info = r.read_file_info();
-  EXPECT_EQ(info.schema, "bloom-eval/1");
+  EXPECT_EQ(info.schema, "bloom-eval/2");
+  EXPECT_EQ(r.schema_version(), 2);
   EXPECT_EQ(info.runner_version, "v0.1.0-3-gabc");
   EXPECT_EQ(info.job_spec, spec);
   EXPECT_EQ(info.created.size(), 20u) << info.created;  // 2026-01-02T03:04:05Z
@@ -195,7 +212,18 @@ TEST_F(ResultsFileTest, RoundTripsEveryField) {
   EXPECT_EQ(a.n_examples, 5);
   EXPECT_EQ(a.n_correct, want.n_correct);
   EXPECT_EQ(a.accuracy, want.accuracy);
-  EXPECT_EQ(a.perplexity, want.perplexity);
+  EXPECT_EQ(a.accuracy_stderr, want.accuracy_stderr);
+  EXPECT_EQ(a.accuracy_ci95_low, want.accuracy_ci95_low);
+  EXPECT_EQ(a.accuracy_ci95_high, want.accuracy_ci95_high);
+  EXPECT_EQ(a.token_perplexity, want.token_perplexity);
+  EXPECT_EQ(a.passage_perplexity, want.passage_perplexity);
+  EXPECT_EQ(a.n_evaluated, want.n_evaluated);
+  for (auto field : {&RunAttributes::method, &RunAttributes::tokenizer, &RunAttributes::dataset,
+                     &RunAttributes::spec, &RunAttributes::overrides, &RunAttributes::started_utc,
+                     &RunAttributes::finished_utc, &RunAttributes::environment,
+                     &RunAttributes::config_sha256, &RunAttributes::tokenizer_sha256,
+                     &RunAttributes::dataset_sha256, &RunAttributes::weights_fingerprint})
+    EXPECT_EQ(a.*field, want.*field);
   EXPECT_EQ(a.load_seconds, want.load_seconds);
   EXPECT_EQ(a.tokenize_seconds, want.tokenize_seconds);
   EXPECT_EQ(a.evaluate_seconds, want.evaluate_seconds);
@@ -239,7 +267,7 @@ TEST_F(ResultsFileTest, AttributesAreReplaced) {
   w.write_predictions("a", {0}, {passage(0, 1, true)});
   RunAttributes second = final_attributes();
   second.model = "a much longer model name than before, to change the string's size";
-  second.extra_strings["method"] = "generate";
+  second.method = "generate";
   second.extra_strings["shape_changes"] = "now a string";
   w.finish_run("a", second);
   second.accuracy = 0.75;
@@ -249,7 +277,7 @@ TEST_F(ResultsFileTest, AttributesAreReplaced) {
   RunAttributes a = w.read_run_attributes("a");
   EXPECT_EQ(a.model, second.model);
   EXPECT_EQ(a.accuracy, 0.75);
-  EXPECT_EQ(a.extra_strings.at("method"), "generate");
+  EXPECT_EQ(a.method, "generate");
   EXPECT_EQ(a.extra_strings.at("shape_changes"), "now a string");
   EXPECT_EQ(a.extra_numbers.count("shape_changes"), 0u);
   EXPECT_FALSE(w.read_file_info().complete);
@@ -419,8 +447,11 @@ TEST_F(ResultsFileTest, RejectsBadCalls) {
   clash.extra_numbers["accuracy"] = 1.0;
   expect_error([&] { w.begin_run("c", 1, clash); }, {"accuracy", "fixed run attribute"});
   RunAttributes twice = sample_attributes();
-  twice.extra_ints["method"] = 1;
-  expect_error([&] { w.begin_run("d", 1, twice); }, {"method", "given twice"});
+  twice.extra_ints["note"] = 1;
+  expect_error([&] { w.begin_run("d", 1, twice); }, {"note", "given twice"});
+  RunAttributes provenance_clash = sample_attributes();
+  provenance_clash.extra_strings["weights_fingerprint"] = "x";
+  expect_error([&] { w.begin_run("f", 1, provenance_clash); }, {"weights_fingerprint", "fixed run attribute"});
   RunAttributes wrong_n = sample_attributes();
   wrong_n.n_examples = 7;
   expect_error([&] { w.begin_run("e", 3, wrong_n); }, {path, "n_examples = 7", "3 rows"});

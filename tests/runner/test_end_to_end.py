@@ -6,10 +6,13 @@ usage: test_end_to_end.py RUNNER MPIEXEC CASE
 Cases:
   reference   the runner on the 256 passages of tiny-bloom's lambada_reference.jsonl (HF
               transformers, float64): predicted_ids where HF's margin > 1e-3, correct,
-              target_logprob within 1e-3; the schema of the results file.
+              target_logprob within 1e-3; the schema of the results file. Then the trained
+              fixture (a model that gets half of LAMBADA right) on 1024 passages: n_correct,
+              the accuracy attribute and every `correct` row = HF's.
   layouts     (tp, dp) in (1,1) (2,1) (3,1) (1,2) (2,2) (1,4) over mpirun: identical
               predicted_ids (margin > 1e-3) and correct, target_logprob within 1e-4, each
-              also checked against HF's reference.
+              also checked against HF's reference; the trained fixture in (tp, dp) (1,1) (2,1)
+              (4,1) (1,2) (2,2) (1,4) (its 8 heads) on 256 passages: correct rows = HF's.
   sweep       a sweep of 4 points lands in one file, one group per point, same answers.
   resume      a 2-rank job killed with SIGKILL mid-run, restarted with output.resume, ends
               with the results of an uninterrupted run; an existing file without resume is
@@ -35,6 +38,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "tests/data/tiny-bloom")
+TRAINED = os.path.join(ROOT, "tests/data/trained-bloom")
 LAMBADA = os.path.join(ROOT, "tests/data/lambada/lambada_test.jsonl")
 RUNNER, MPIEXEC = sys.argv[1], sys.argv[2]
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
@@ -48,12 +52,12 @@ def check(cond, msg):
         FAILED.append(msg)
 
 
-def job(tmp, name, out, limit=256, extra=""):
+def job(tmp, name, out, limit=256, extra="", model=TINY):
     path = os.path.join(tmp, name + ".yaml")
     with open(path, "w") as f:
         f.write(f"""name: {name}
 model:
-  path: {TINY}
+  path: {model}
 dataset:
   path: {LAMBADA}
   limit: {limit}
@@ -74,8 +78,21 @@ def run(args, n=1, timeout=600, check_rc=True):
     return p
 
 
-def reference():
-    return [json.loads(l) for l in open(os.path.join(TINY, "lambada_reference.jsonl"))]
+def reference(model=TINY):
+    return [json.loads(l) for l in open(os.path.join(model, "lambada_reference.jsonl"))]
+
+
+def check_trained(out, run, n, what):
+    """The trained fixture: n_correct, the accuracy attribute and every correct row = HF's."""
+    ref = reference(TRAINED)[:n]
+    with h5py.File(out, "r") as f:
+        a = f["runs"][run].attrs
+        correct = f["runs"][run]["predictions/correct"][()]
+        n_correct, accuracy = int(a["n_correct"]), float(a["accuracy"])
+    want = sum(r["correct"] for r in ref)
+    check(len(correct) == n and all(bool(c) == r["correct"] for c, r in zip(correct, ref)),
+          f"{what}: every correct row = HF's")
+    check(n_correct == want and accuracy == want / n, f"{what}: n_correct {n_correct} = HF's {want}, accuracy {want}/{n}")
 
 
 def predictions(path, run):
@@ -102,11 +119,11 @@ def case_reference(tmp):
     check(p.returncode == 0, "runner exits 0")
     check("accuracy" in p.stdout and out in p.stdout, "prints accuracy and the results path")
     f = h5py.File(out, "r")
-    check(f.attrs["schema"] == "bloom-eval/1", "schema attribute")
+    check(f.attrs["schema"] == "bloom-eval/2", "schema attribute")
     check(int(f.attrs["complete"]) == 1, "file marked complete")
     check("name: ref" in f.attrs["job_spec"], "job spec stored")
     r = f["runs/ref"]
-    for k in ["accuracy", "n_correct", "n_examples", "perplexity", "model", "dtype", "backend",
+    for k in ["accuracy", "n_correct", "n_examples", "token_perplexity", "model", "dtype", "backend",
               "batch_size", "tp", "dp", "load_seconds", "tokenize_seconds", "evaluate_seconds",
               "wall_seconds", "tokens_per_second"]:
         check(k in r.attrs, f"run attribute {k}")
@@ -115,8 +132,12 @@ def case_reference(tmp):
     n_correct = int(pred["correct"].sum())
     check(int(r.attrs["n_correct"]) == n_correct and r.attrs["n_examples"] == 256, "n_correct/n_examples agree with rows")
     ppl = np.exp(-pred["target_logprob"].sum() / pred["target_len"].sum())
-    check(abs(r.attrs["perplexity"] - ppl) < 1e-6 * ppl, "perplexity = exp(-sum logprob / target tokens)")
+    check(abs(r.attrs["token_perplexity"] - ppl) < 1e-6 * ppl, "token_perplexity = exp(-sum logprob / target tokens)")
     check(len(r["timings/batch"]) >= 256 // 16, "per-batch timings")
+    out = os.path.join(tmp, "trained.h5")
+    p = run([job(tmp, "trained", out, limit=1024, model=TRAINED)])
+    check(p.returncode == 0, "trained fixture: exit 0")
+    check_trained(out, "trained", 1024, "trained fixture, 1024 passages")
 
 
 LAYOUTS = [(1, 1), (2, 1), (3, 1), (1, 2), (2, 2), (1, 4)]
@@ -131,6 +152,13 @@ def case_layouts(tmp):
         if p.returncode == 0:
             results[(tp, dp)] = predictions(out, f"tp{tp}dp{dp}")
             compare_to_reference(results[(tp, dp)], f"tp {tp} dp {dp}")
+    for tp, dp in [(1, 1), (2, 1), (4, 1), (1, 2), (2, 2), (1, 4)]:
+        out = os.path.join(tmp, f"trained-tp{tp}dp{dp}.h5")
+        p = run([job(tmp, f"trained-tp{tp}dp{dp}", out, model=TRAINED, extra=f"parallelism:\n  tp: {tp}\n")],
+                n=tp * dp)
+        check(p.returncode == 0, f"trained fixture, tp {tp} dp {dp}: exit 0")
+        if p.returncode == 0:
+            check_trained(out, f"trained-tp{tp}dp{dp}", 256, f"trained fixture, tp {tp} dp {dp}")
     base = results.get((1, 1))
     ref = reference()
     for key, pred in results.items():

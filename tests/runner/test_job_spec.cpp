@@ -1,11 +1,15 @@
-// Job files: defaults, sweeps, environment expansion, and errors that say where.
+// Job files: defaults, sweeps, environment expansion, errors that say where, command-line
+// overrides (validated as the file is), and the resolved spec a results file records.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <string>
 
+#include <yaml-cpp/yaml.h>
+
 #include "core/check.h"
 #include "runner/job_spec.h"
+#include "runner/overrides.h"
 
 namespace bloom {
 namespace {
@@ -84,6 +88,94 @@ TEST(JobSpec, ErrorsNameTheKeyAndLine) {
             std::string::npos);
   EXPECT_NE(error_of(std::string(kBase) + "sweep:\n  batch.size: []\n").find("non-empty list"),
             std::string::npos);
+}
+
+std::string override_error(const std::string& text, const std::vector<Override>& overrides) {
+  try {
+    parse_job_spec(text, "job.yaml", overrides);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(JobSpec, OverridesReplaceAndAddKeys) {
+  const JobSpec j = parse_job_spec(kBase, "job.yaml",
+                                   {parse_set_option("batch.size=32"), parse_set_option("model.dtype=bf16"),
+                                    {"dataset.limit", "100", "--limit 100"}, parse_set_option("name=renamed")});
+  ASSERT_EQ(j.runs.size(), 1u);
+  EXPECT_EQ(j.runs[0].batch.size, 32);
+  EXPECT_EQ(j.runs[0].model.dtype, "bf16");
+  EXPECT_EQ(j.runs[0].dataset.limit, 100);
+  EXPECT_EQ(j.runs[0].name, "renamed");
+  EXPECT_EQ(j.overrides, "--set batch.size=32 --set model.dtype=bf16 --limit 100 --set name=renamed");
+  // A value with '=' in it keeps everything after the first '='.
+  EXPECT_EQ(parse_job_spec(kBase, "j", {parse_set_option("model.path=/a=b")}).runs[0].model.path, "/a=b");
+}
+
+TEST(JobSpec, OverrideOfASweptKeyFixesIt) {
+  const std::string swept = std::string(kBase) + "sweep:\n  parallelism.tp: [1, 2]\n  batch.size: [4, 8]\n";
+  const JobSpec j = parse_job_spec(swept, "job.yaml", {parse_set_option("batch.size=8")});
+  ASSERT_EQ(j.runs.size(), 2u);
+  EXPECT_EQ(j.runs[0].name, "tp=1");
+  EXPECT_EQ(j.runs[1].name, "tp=2");
+  EXPECT_EQ(j.runs[1].batch.size, 8);
+}
+
+TEST(JobSpec, OverridesAreValidatedAsTheFileIs) {
+  const std::string e1 = override_error(kBase, {parse_set_option("batch.size=0")});
+  EXPECT_NE(e1.find("--set batch.size=0: batch.size must be >= 1, got 0"), std::string::npos) << e1;
+  const std::string e2 = override_error(kBase, {parse_set_option("batch.szie=4")});
+  EXPECT_NE(e2.find("--set batch.szie=4: unknown key 'batch.szie' (did you mean 'batch.size'?)"),
+            std::string::npos) << e2;
+  const std::string e3 = override_error(kBase, {{"dataset.limit", "-5", "--limit -5"}});
+  EXPECT_NE(e3.find("--limit -5: dataset.limit must be >= 0, got -5"), std::string::npos) << e3;
+  const std::string e4 = override_error(kBase, {parse_set_option("model.dtype=fp8")});
+  EXPECT_NE(e4.find("model.dtype must be one of fp32, fp16, bf16, got 'fp8'"), std::string::npos) << e4;
+  EXPECT_NE(override_error(kBase, {parse_set_option("sweep=1")}).find("unknown key 'sweep'"), std::string::npos);
+  for (const char* bad : {"batch.size", "=4", ""}) {
+    try {
+      parse_set_option(bad);
+      ADD_FAILURE() << "accepted --set " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("expected KEY=VALUE"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(JobSpec, CommandLineOutputFlagsWinOverTheFile) {
+  OverrideOptions o;
+  o.resume = true;
+  o.output = "/elsewhere.h5";
+  o.limit = "7";
+  const std::string text = std::string(kBase) + "  overwrite: true\n";
+  const JobSpec j = parse_job_spec(text, "job.yaml", overrides_of(o));
+  EXPECT_TRUE(j.runs[0].output.resume);
+  EXPECT_FALSE(j.runs[0].output.overwrite);  // the file's overwrite: true gives way to --resume
+  EXPECT_EQ(j.runs[0].output.path, "/elsewhere.h5");
+  EXPECT_EQ(j.runs[0].dataset.limit, 7);
+  EXPECT_EQ(j.overrides, "--limit 7 --output /elsewhere.h5 --resume");
+}
+
+TEST(JobSpec, ResolvedSpecHasEveryKey) {
+  const JobSpec j = parse_job_spec("name: t\nmodel:\n  path: rel/model\ndataset:\n  path: d.jsonl\n"
+                                   "output:\n  path: o.h5\n",
+                                   "job.yaml");
+  const YAML::Node spec = YAML::Load(j.runs[0].yaml);
+  const std::string cwd = absolute_path(".");
+  EXPECT_EQ(spec["model"]["path"].as<std::string>(), absolute_path("rel/model"));
+  EXPECT_EQ(spec["model"]["path"].as<std::string>().rfind('/', 0), 0u);  // absolute
+  EXPECT_EQ(spec["model"]["tokenizer"].as<std::string>(), absolute_path("rel/model/tokenizer.json"));
+  EXPECT_EQ(spec["model"]["dtype"].as<std::string>(), "fp32");
+  EXPECT_EQ(spec["batch"]["size"].as<int>(), 16);
+  EXPECT_EQ(spec["parallelism"]["tp"].as<int>(), 1);
+  EXPECT_EQ(spec["output"]["resume"].as<bool>(), false);
+  EXPECT_EQ(spec["load"]["threads"].as<int>(), 4);
+  EXPECT_EQ(spec["method"].as<std::string>(), "teacher_forced");
+  // Evaluating the spec alone gives the same run, from any folder.
+  const JobSpec again = parse_job_spec(j.runs[0].yaml, "spec");
+  EXPECT_EQ(again.runs[0].yaml, j.runs[0].yaml);
+  EXPECT_EQ(again.runs[0].dataset.path, cwd + "/d.jsonl");
 }
 
 }  // namespace

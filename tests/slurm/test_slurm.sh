@@ -112,7 +112,7 @@ if cmd == "run":  # FILE RUN N TP DP: one finished run
         check(int(a["tp"]) == tp and int(a["dp"]) == dp, f"{run}: tp {int(a['tp'])} dp {int(a['dp'])} == tp {tp} dp {dp}")
         done = r["predictions/done"][()]
         check(len(done) == n and int(done.sum()) == n, f"{run}: every row done ({int(done.sum())}/{len(done)})")
-        print(f"     accuracy {float(a['accuracy']):.4f}, perplexity {float(a['perplexity']):.1f}, "
+        print(f"     accuracy {float(a['accuracy']):.4f}, token perplexity {float(a['token_perplexity']):.1f}, "
               f"evaluate {float(a['evaluate_seconds']):.2f} s")
 elif cmd == "runs":  # FILE N_RUNS: every run complete, same n_examples
     path, n_runs = args[0], int(args[1])

@@ -6,7 +6,7 @@ usage: test_report.py RUNNER [MPIEXEC]
 Runs a CPU sweep of the shipped tiny model (64 LAMBADA passages, batch.size [4, 16] x
 parallelism.tp [1, 2], 2 ranks under mpirun), then checks every output of the report against the
 results file read with h5py (never against hard-coded text):
-  table / --csv / --json   each run's numbers (accuracy, perplexity, throughput, times, memory,
+  table / --csv / --json   each run's numbers (accuracy, token perplexity, throughput, times, memory,
                            speed-up over the slowest run and over --baseline, time breakdown,
                            per-rank sums of the timings); accuracy flags on a doctored copy
                            (a run with more correct passages) and --tolerance; an unfinished run;
@@ -89,7 +89,7 @@ def expected(runs, baseline=None):
         e["n_done"] = int(ok.sum())
         e["n_correct"] = int(p["correct"][ok].sum())
         e["accuracy"] = e["n_correct"] / max(1, e["n_done"])
-        e["perplexity"] = float(np.exp(-p["target_logprob"][ok].sum() / p["target_len"][ok].sum()))
+        e["token_perplexity"] = float(np.exp(-p["target_logprob"][ok].sum() / p["target_len"][ok].sum()))
         e["forward_seconds"] = float(t["forward_seconds"].sum())
         e["comm_seconds"] = float(t["comm_seconds"].sum())
         e["idle_seconds"] = max(0.0, a["evaluate_seconds"] * ranks - busy)
@@ -174,7 +174,7 @@ def test_table(path, runs):
         m = re.fullmatch(r"([\d.]+)% \((\d+)/(\d+)\)", row["accuracy"])
         check(bool(m) and printed_matches(m.group(1), 100 * e["accuracy"]) and int(m.group(2)) == e["n_correct"]
               and int(m.group(3)) == e["n_examples"], f"table {n}: accuracy {row['accuracy']} = n_correct/n from the rows")
-        for col, key in [("perplexity", "perplexity"), ("passages/s", "passages_per_second"),
+        for col, key in [("ppl/token", "token_perplexity"), ("passages/s", "passages_per_second"),
                          ("tokens/s", "tokens_per_second"), ("evaluate s", "evaluate_seconds"),
                          ("wall s", "wall_seconds"), ("load s", "load_seconds"), ("speed-up", "speedup")]:
             check(printed_matches(row[col], e[key]), f"table {n}: {col} {row[col]} = {e[key]:.6g}")
@@ -185,9 +185,9 @@ def test_table(path, runs):
         check(("baseline" in row["notes"]) == (n == base), f"table {n}: baseline note only on the slowest run ({base})")
         check("!" not in row["notes"], f"table {n}: no accuracy flag on identical answers")
     check(any(l.startswith("speed-up:") and base in l for l in lines), "table: footnote names the baseline")
-    # columns aligned: every row's 'perplexity' cell ends where the header's does
+    # columns aligned: every row's 'ppl/token' cell ends where the header's does
     head = next(l for l in lines if l.startswith("run "))
-    end = head.index("perplexity") + len("perplexity")
+    end = head.index("ppl/token") + len("ppl/token")
     body = [l for l in lines[lines.index(head) + 1:lines.index(head) + 1 + len(rows)]]
     check(all(l[end - 1] != " " and l[end] == " " for l in body), "table: right-aligned numbers end under their header")
 
@@ -200,7 +200,7 @@ def test_csv_json(path, runs):
     for r in rows:
         e = exp[r["run"]]
         ints = ["tp", "dp", "batch_size", "max_tokens", "n_examples", "n_done", "n_correct", "peak_device_bytes"]
-        floats = ["accuracy", "perplexity", "passages_per_second", "tokens_per_second", "evaluate_seconds",
+        floats = ["accuracy", "token_perplexity", "passages_per_second", "tokens_per_second", "evaluate_seconds",
                   "wall_seconds", "load_seconds", "tokenize_seconds", "speedup", "forward_seconds",
                   "comm_seconds", "idle_seconds"]
         bad = [k for k in ints if int(r[k]) != e[k]] + [k for k in floats if not close(r[k], e[k])]
@@ -210,11 +210,11 @@ def test_csv_json(path, runs):
     p = report_ok(path, "--json")
     doc = json.loads(p.stdout)
     check(doc["baseline"]["run"] == base and doc["baseline"]["rule"] == "slowest", "json: baseline = slowest run")
-    check([f["path"] for f in doc["files"]] == [path] and doc["files"][0]["schema"] == "bloom-eval/1",
+    check([f["path"] for f in doc["files"]] == [path] and doc["files"][0]["schema"] == "bloom-eval/2",
           "json: files and schema")
     for r in doc["runs"]:
         e = exp[r["run"]]
-        keys = ["n_correct", "n_examples", "accuracy", "perplexity", "passages_per_second", "tokens_per_second",
+        keys = ["n_correct", "n_examples", "accuracy", "token_perplexity", "passages_per_second", "tokens_per_second",
                 "evaluate_seconds", "wall_seconds", "load_seconds", "peak_device_bytes", "speedup",
                 "forward_seconds", "comm_seconds", "idle_seconds"]
         bad = [k for k in keys if not close(r[k], e[k])]
@@ -291,7 +291,7 @@ def test_incomplete(tmp, path, runs):
     doc = json.loads(report_ok(out, "--json").stdout)
     r = next(r for r in doc["runs"] if r["run"] == name)
     check(not r["complete"] and r["n_done"] == LIMIT // 2 and r["n_correct"] == exp[name]["n_correct"]
-          and close(r["perplexity"], exp[name]["perplexity"]) and r["speedup"] is None,
+          and close(r["token_perplexity"], exp[name]["token_perplexity"]) and r["speedup"] is None,
           "unfinished run: accuracy and perplexity recomputed over the done rows, no speed-up")
     rows, lines = parse_table(report_ok(out).stdout)
     check("incomplete" in rows[name]["notes"] and any("INCOMPLETE" in l for l in lines),
