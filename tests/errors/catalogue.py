@@ -254,10 +254,10 @@ def _(ctx):
     return ctx.run(limit=-5)
 
 
-@case(JOB, "unknown dtype", "model.dtype must be one of fp32, fp16, bf16, got 'fp8'",
-      "The compute dtype is not one of those the engine has.", "Use fp32, fp16 or bf16.")
+@case(JOB, "unknown dtype", "model.dtype must be one of fp32, fp16, bf16, fp8, got 'fp4'",
+      "The compute dtype is not one of those the engine has.", "Use fp32, fp16, bf16 or fp8.")
 def _(ctx):
-    return ctx.run(model_extra="  dtype: fp8\n")
+    return ctx.run(model_extra="  dtype: fp4\n")
 
 
 @case(JOB, "unknown backend", "model.backend must be one of cpu, cuda, got 'gpu'",

@@ -81,8 +81,8 @@ TEST(JobSpec, ErrorsNameTheKeyAndLine) {
   EXPECT_NE(error_of("name: x\n").find("missing required key 'model.path'"), std::string::npos);
   EXPECT_NE(error_of(std::string(kBase) + "model2:\n  dtype: fp8\n").find("unknown key"), std::string::npos);
   std::string bad_dtype = kBase;
-  bad_dtype.replace(bad_dtype.find("  path: /m\n"), 11, "  path: /m\n  dtype: fp8\n");
-  EXPECT_NE(error_of(bad_dtype).find("model.dtype must be one of fp32, fp16, bf16, got 'fp8'"),
+  bad_dtype.replace(bad_dtype.find("  path: /m\n"), 11, "  path: /m\n  dtype: fp4\n");
+  EXPECT_NE(error_of(bad_dtype).find("model.dtype must be one of fp32, fp16, bf16, fp8, got 'fp4'"),
             std::string::npos);
   EXPECT_NE(error_of(std::string(kBase) + "sweep:\n  batch.sise: [1]\n").find("unknown sweep key"),
             std::string::npos);
@@ -130,8 +130,8 @@ TEST(JobSpec, OverridesAreValidatedAsTheFileIs) {
             std::string::npos) << e2;
   const std::string e3 = override_error(kBase, {{"dataset.limit", "-5", "--limit -5"}});
   EXPECT_NE(e3.find("--limit -5: dataset.limit must be >= 0, got -5"), std::string::npos) << e3;
-  const std::string e4 = override_error(kBase, {parse_set_option("model.dtype=fp8")});
-  EXPECT_NE(e4.find("model.dtype must be one of fp32, fp16, bf16, got 'fp8'"), std::string::npos) << e4;
+  const std::string e4 = override_error(kBase, {parse_set_option("model.dtype=fp4")});
+  EXPECT_NE(e4.find("model.dtype must be one of fp32, fp16, bf16, fp8, got 'fp4'"), std::string::npos) << e4;
   EXPECT_NE(override_error(kBase, {parse_set_option("sweep=1")}).find("unknown key 'sweep'"), std::string::npos);
   for (const char* bad : {"batch.size", "=4", ""}) {
     try {

@@ -86,7 +86,7 @@ def main(tmp):
     for args, needle in [
             (["--set", "batch.size=0"], "--set batch.size=0: batch.size must be >= 1, got 0"),
             (["--set", "batch.szie=4"], "--set batch.szie=4: unknown key 'batch.szie' (did you mean 'batch.size'?)"),
-            (["--set", "model.dtype=fp8"], "--set model.dtype=fp8: model.dtype must be one of fp32, fp16, bf16"),
+            (["--set", "model.dtype=fp4"], "--set model.dtype=fp4: model.dtype must be one of fp32, fp16, bf16, fp8"),
             (["--limit", "-3"], "--limit -3: dataset.limit must be >= 0, got -3"),
             (["--limit", "many"], "--limit many: dataset.limit must be an integer, got 'many'"),
             (["--set", "batch.size"], "--set batch.size: expected KEY=VALUE"),
