@@ -6,7 +6,8 @@
 // H200: up to 7% at 32768 x 16384 x 4096). While a caller asks for tuning (a start-up warm-up),
 // a new plan times the heuristic's top candidates on the call's own operands and keeps the
 // fastest; the choice then serves every n in the same bucket (n rounded up to a power of two),
-// so batches of other token counts reuse it without timing again. Included by kernels/cuda/*.cu.
+// so batches of other token counts reuse it without timing again. Only n >= 8192 is tuned: at
+// small n one batch's best algorithm is not its bucket's (see GemmPlans::get). Included by kernels/cuda/*.cu.
 #pragma once
 
 #include <cstdint>

@@ -89,23 +89,28 @@ std::vector<float> in_dtype(const std::vector<float>& v, DType t, std::vector<ui
 
 TEST_P(Fp8Ops, QuantizeGivesTheReferenceBytesAndScales) {
   const Case c = GetParam();
-  const int64_t T = 37, K = 300;
-  std::vector<float> x = random_values(T * K, 1, 3.0f);
-  for (int64_t j = 0; j < K; ++j) x[5 * K + j] = 0.0f;  // an all-zero row: scale 1, bytes 0
-  x[7 * K + 11] = 2000.0f;                               // a row with an outlier
-  std::vector<uint16_t> narrow;
-  const std::vector<float> seen = in_dtype(x, c.act, &narrow);
-  Owned xt(c.device, c.act, {T, K}, c.act == DType::F32 ? static_cast<const void*>(x.data()) : narrow.data());
-  Owned q(c.device, DType::F8E4M3, {T, K}, nullptr), s(c.device, DType::F32, {T}, nullptr);
-  Fp8Matrix out{q.t, s.t};
-  quantize_fp8(*ctx_, xt.t, out);
-  ctx_->synchronize();
-  std::vector<uint8_t> want_q(T * K);
-  std::vector<float> want_s(T);
-  quantize_rows_e4m3(seen.data(), T, K, want_q.data(), want_s.data());
-  EXPECT_EQ(q.download<uint8_t>(), want_q);
-  EXPECT_EQ(s.download<float>(), want_s);
-  EXPECT_EQ(want_s[5], 1.0f);
+  // K 300: the plain kernel; 256 and 4096: one-pass vector rows (16-bit inputs, K % 8 == 0).
+  for (const int64_t K : {300, 256, 4096}) {
+    SCOPED_TRACE(testing::Message() << "K " << K);
+    const int64_t T = 37;
+    std::vector<float> x = random_values(T * K, 1, 3.0f);
+    for (int64_t j = 0; j < K; ++j) x[5 * K + j] = 0.0f;  // an all-zero row: scale 1, bytes 0
+    x[7 * K + 11] = 2000.0f;                               // a row with an outlier
+    std::vector<uint16_t> narrow;
+    const std::vector<float> seen = in_dtype(x, c.act, &narrow);
+    Owned xt(c.device, c.act, {T, K},
+             c.act == DType::F32 ? static_cast<const void*>(x.data()) : narrow.data());
+    Owned q(c.device, DType::F8E4M3, {T, K}, nullptr), s(c.device, DType::F32, {T}, nullptr);
+    Fp8Matrix out{q.t, s.t};
+    quantize_fp8(*ctx_, xt.t, out);
+    ctx_->synchronize();
+    std::vector<uint8_t> want_q(T * K);
+    std::vector<float> want_s(T);
+    quantize_rows_e4m3(seen.data(), T, K, want_q.data(), want_s.data());
+    EXPECT_EQ(q.download<uint8_t>(), want_q);
+    EXPECT_EQ(s.download<float>(), want_s);
+    EXPECT_EQ(want_s[5], 1.0f);
+  }
 }
 
 // y = act(xs[t] ws[n] sum_k e4m3(xq) e4m3(wq) + b[n]) in double.
