@@ -22,7 +22,8 @@ struct RunSpec {
   } model;
   struct {
     std::string path;
-    int64_t limit = 0;  // 0: all passages
+    int64_t limit = 0;       // 0: all passages
+    int64_t max_tokens = 0;  // longer passages lose the start of their context (0: no cut)
   } dataset;
   struct {
     int64_t size = 16;        // sequences per batch (cap)
@@ -51,6 +52,9 @@ struct JobSpec {
 
 /// Parses and validates a job file; every error names the file, the key path and the line.
 JobSpec load_job_spec(const std::string& path);
+/// Why `path` cannot be a job file (missing, a directory, a FIFO or other non-regular file,
+/// unreadable), or "" when it can. Never blocks (a FIFO is not opened). Also a CLI11 check.
+std::string job_file_problem(const std::string& path);
 /// Same, from text (`origin` names it in messages).
 JobSpec parse_job_spec(const std::string& text, const std::string& origin);
 /// The keys a job file may hold (dotted), for help texts and suggestions.
