@@ -7,17 +7,18 @@
 #include <string>
 
 #include "runner/job_spec.h"
+#include "runner/progress.h"
 #include "runner/topology.h"
 
 namespace bloom {
 
-/// Set by the SIGTERM/SIGINT handler: every group stops after its current batch, the file is
-/// flushed and left resumable (complete = 0).
+/// Set by the signal handlers (runner/signals.h): every group stops after its current batch, the
+/// file is flushed and left resumable (complete = 0).
 extern std::atomic<bool> g_stop_requested;
 
 struct DriverOptions {
   std::string runner_version;
-  bool progress_bar = false;  // live bar on a terminal, else periodic lines
+  ProgressMode progress = ProgressMode::Lines;  // rank 0's; see runner/progress.h
 };
 
 /// Runs every run of `job`. Returns the process exit code: 0 when every run finished, 3 when

@@ -1,6 +1,7 @@
-// `runner run JOB.yaml` (also plain `runner JOB.yaml`): the run pipeline's command line. Reads
-// the job, keeps the runs BLOOM_RUNS selects (runner/select_runs.h), stops after the current
-// batch on SIGTERM/SIGINT, and hands the job to run_job (runner/driver.h).
+// `runner run JOB.yaml [--progress bar|lines|none]` (also plain `runner JOB.yaml`): the run
+// pipeline's command line. Reads the job, keeps the runs BLOOM_RUNS selects
+// (runner/select_runs.h), installs the stop handling of signals and of a lost launcher
+// (runner/signals.h) for the life of the job, and hands the job to run_job (runner/driver.h).
 #pragma once
 
 #include "runner/command.h"

@@ -252,8 +252,12 @@ def case_validate(tmp):
     bad = job(tmp, "c", os.path.join(tmp, "c.h5"), extra="parallelism:\n  tp: 2\n  dp: 3\n")
     p = run(["validate", bad, "--world", "4"], check_rc=False)
     check(p.returncode != 0 and "parallelism.dp = 3" in p.stdout + p.stderr, "bad dp rejected")
-    p = run(["validate", job(tmp, "d", "/nonexistent/dir/out.h5")], check_rc=False)
-    check(p.returncode != 0 and "/nonexistent/dir" in p.stdout + p.stderr, "missing output folder rejected")
+    p = run(["validate", job(tmp, "d", os.path.join(tmp, "new", "dir", "out.h5"))], check_rc=False)
+    check(p.returncode == 0 and "(run creates the folder " + os.path.join(tmp, "new", "dir") + ")" in p.stdout
+          and not os.path.exists(os.path.join(tmp, "new")),
+          "a missing output folder is one run creates: named, not created by validate")
+    p = run(["validate", job(tmp, "f", os.path.join(bad, "out.h5"))], check_rc=False)
+    check(p.returncode == 1 and "is not a directory" in p.stderr, "an output folder under a file rejected")
     validate_json(tmp, good)
 
 
