@@ -65,19 +65,20 @@ struct StopWatcher::State {
   bool hup_installed = false;
 
   void watch();
-  void stop_now(const std::string& reason);
+  void stop_now(const std::string& reason, bool signalled = true);
 };
 
-void StopWatcher::State::stop_now(const std::string& reason) {
+void StopWatcher::State::stop_now(const std::string& reason, bool signalled) {
   // A write in progress is finished first (it ends with a flush); one that takes longer than
   // this is stuck (a hung file system) and is abandoned too.
   std::unique_lock<std::recursive_timed_mutex> lock(g_write_mutex, std::defer_lock);
   const bool clean = lock.try_lock_for(std::chrono::seconds(10));
   if (returned.load()) return;  // the job got there first: main exits normally
   if (opt.announce) {
-    spdlog::warn("{}: stopping now; the batch in flight is abandoned (resume recomputes it). {} "
-                 "keeps every batch finished before: rerun with output.resume: true to "
-                 "continue{}", reason, opt.results_path,
+    // The words of the driver's stop after a batch, so that logs and scripts see one message.
+    spdlog::warn("{}: stopping now; the batch in flight is abandoned (resume recomputes it); {}; "
+                 "{} keeps every finished batch, rerun with output.resume: true to continue{}",
+                 reason, signalled ? "stopped by a signal" : "stopped", opt.results_path,
                  clean ? "" : " (a write of it did not finish within 10 s and was cut short)");
   }
   spdlog::default_logger()->flush();
@@ -120,7 +121,7 @@ void StopWatcher::State::watch() {
     if (deadline && Clock::now() >= *deadline)
       stop_now(fmt::format("{}: the batch in flight did not end within {} s",
                            signal_name(g_last_terminate.load()), kTermGraceSeconds));
-    if (launcher.gone()) stop_now("the launcher (mpirun, srun) is gone");
+    if (launcher.gone()) stop_now("the launcher (mpirun, srun) is gone", /*signalled=*/false);
   }
 }
 

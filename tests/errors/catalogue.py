@@ -1012,10 +1012,10 @@ def doc_text():
 
 
 FAULTS = [
-    ("`SIGTERM: stopping; the batch in flight is kept if it ends within 0.5 s`, then `stopped by "
-     "a signal; FILE keeps every finished batch` or `stopping now; the batch in flight is "
-     "abandoned (resume recomputes it)`; exit code 3 (under mpirun signalled itself: mpirun's own "
-     "code, 1)",
+    ("`SIGTERM: stopping; the batch in flight is kept if it ends within 0.5 s`, then (after `the "
+     "batch in flight did not end within 0.5 s: stopping now; the batch in flight is abandoned`) "
+     "`stopped by a signal; FILE keeps every finished batch, rerun with output.resume: true to "
+     "continue`; exit code 3 (under mpirun signalled itself: mpirun's own code, 1)",
      "SIGTERM: Slurm's time limit, scancel; mpirun passes its own SIGTERM or Ctrl-C to the ranks "
      "as SIGTERM. A batch in flight is kept only if it ends within 0.5 s, so the job ends in "
      "about a second: within Slurm's KillWait (30 s by default) and before mpirun's SIGKILL "
