@@ -74,7 +74,8 @@ void StopWatcher::State::stop_now(const std::string& reason, bool signalled) {
   std::unique_lock<std::recursive_timed_mutex> lock(g_write_mutex, std::defer_lock);
   const bool clean = lock.try_lock_for(std::chrono::seconds(10));
   if (returned.load()) return;  // the job got there first: main exits normally
-  if (opt.announce) {
+  // Without a launcher the output has nowhere to go (and a pipe no one reads could block).
+  if (opt.announce && signalled) {
     // The words of the driver's stop after a batch, so that logs and scripts see one message.
     spdlog::warn("{}: stopping now; the batch in flight is abandoned (resume recomputes it); {}; "
                  "{} keeps every finished batch, rerun with output.resume: true to continue{}",
