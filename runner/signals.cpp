@@ -95,7 +95,7 @@ void StopWatcher::State::watch() {
   const double grace = kTermGraceSeconds + (opt.writes_results ? 0.0 : 0.5);
   while (!quit.load()) {
     pollfd p{pipe_fd[0], POLLIN, 0};
-    if (poll(&p, 1, 200) > 0 && (p.revents & POLLIN)) {
+    if (poll(&p, 1, 100) > 0 && (p.revents & POLLIN)) {
       char buf[64];
       while (read(pipe_fd[0], buf, sizeof(buf)) > 0) {
       }

@@ -36,11 +36,12 @@ shorter one), and 60 short ones:
                    ends within 5 s (Slurm's SIGKILL follows after KillWait, 30 s by default)
                    with exit code 3, abandoning the batch in flight.
   kill_mpirun      SIGKILL of mpirun itself mid-batch (2 ranks, dp 2): no one is left to stop the
-                   ranks; each notices that its launcher is gone and every rank is gone within
-                   10 s.
+                   ranks; each notices that its launcher is gone and stops by itself, exit code
+                   3 (read as their subreaper), every rank gone within 10 s.
 Each then resumes to the results of an uninterrupted run.
 Ends with "N passed, M failed"; exits 1 on any failure.
 """
+import ctypes
 import json
 import math
 import os
@@ -261,23 +262,46 @@ class Fixture:
                 dst.write(l + "\n")
         return path
 
+    def probe_seconds(self, n_join):
+        """Seconds to evaluate the long passage of `n_join` joined passages, alone."""
+        probe = os.path.join(self.tmp, "probe-long.jsonl")
+        with open(self.make_long_dataset(n_join)) as f:
+            line = f.readline()
+        with open(probe, "w") as f:
+            f.write(line)
+        spec = write_job(self.tmp, "probe-long", os.path.join(self.tmp, "probe-long.h5"), 1, probe,
+                         model=TRAINED, max_tokens=2048)
+        with open(spec) as f:
+            text = f.read()
+        with open(spec, "w") as f:
+            f.write(text.replace("output:\n", "output:\n  overwrite: true\n"))
+        p = run_to_end(spec, 0)
+        m = re.search(r"evaluate ([\d.]+) s", p.stdout)
+        check(m is not None, f"the probe of {n_join} joined passages reports its time")
+        return max(float(m.group(1)), 0.01) if m else 0.01
+
+    def size_long_passage(self):
+        """Passages to join for a batch of about LONG_BATCH_S: probes double the length until one
+        takes a third of that, then the growth measured between the last two (between linear
+        and quadratic: attention's share grows with the length) extrapolates."""
+        n, t, k = 10, self.probe_seconds(10), 2.0
+        while t < LONG_BATCH_S / 3 and n < 640:
+            t2 = self.probe_seconds(2 * n)
+            k = min(max(math.log2(max(t2, 1e-3) / max(t, 1e-3)), 1.0), 2.0)  # time ~ length^k
+            n, t = 2 * n, t2
+        n_join = n if t >= LONG_BATCH_S else min(int(n * (LONG_BATCH_S / t) ** (1.0 / k)) + 1, 1280)
+        print(f"     long batch: {n} joined passages took {t:.2f} s: joining {n_join} for about "
+              f"{LONG_BATCH_S} s", flush=True)
+        return n_join
+
     def long_job(self, name):
         """A job whose first batch is one long passage alone (batches go longest first; max_tokens
         2048 keeps it alone) that takes about LONG_BATCH_S on this machine and build: sized from
         the time of a shorter one (attention, which dominates there, grows with the square of the
         length), so that the bounds of the tests stay far below the batch whatever the CPU."""
         if self.long_dataset is None:
-            probe = self.make_long_dataset(20)
-            spec = write_job(self.tmp, "probe-long", os.path.join(self.tmp, "probe-long.h5"), 1, probe,
-                             model=TRAINED, max_tokens=2048)
-            p = subprocess.run([RUNNER, "-v", spec, "--progress", "none"], env=ENV, capture_output=True,
-                               text=True, timeout=600, stdin=subprocess.DEVNULL)
-            m = re.search(r"batch 0 \(dp group 0\): 1 sequences, (\d+) tokens, forward ([\d.]+) s", p.stdout)
-            seconds = max(float(m.group(2)), 0.05) if m else 1.0
-            n_join = min(int(20 * math.sqrt(LONG_BATCH_S / seconds)) + 1, 120)
-            print(f"     long batch: 20 passages ({m.group(1) if m else '?'} tokens) took {seconds:.2f} s: "
-                  f"joining {n_join} for about {LONG_BATCH_S} s", flush=True)
-            self.long_dataset = self.make_long_dataset(max(n_join, 20))
+            n_join = self.size_long_passage()
+            self.long_dataset = self.make_long_dataset(n_join)
         out = os.path.join(self.tmp, name + ".h5")
         return write_job(self.tmp, name, out, 1, self.long_dataset, model=TRAINED, max_tokens=2048), out
 
@@ -482,15 +506,37 @@ def case_sigterm_batch(fx):
     resume_to_clean("sigterm_batch", spec, out, 2, clean)
 
 
+def set_child_subreaper(on):
+    """Orphaned descendants (ranks whose mpirun died) become this process's children, so that
+    their exit status can be read (prctl PR_SET_CHILD_SUBREAPER)."""
+    return ctypes.CDLL(None, use_errno=True).prctl(36, 1 if on else 0, 0, 0, 0) == 0
+
+
 def case_kill_mpirun(fx):
     clean = fx.long_clean_run()
-    job, spec, out = start_long(fx, "kill_mpirun", 2)
-    check(len(job.ranks) == 2, f"kill_mpirun: 2 ranks running ({len(job.ranks)})")
-    os.kill(job.proc.pid, signal.SIGKILL)
-    gone = wait_gone(job.ranks, 10)
-    check(gone is not None, f"kill_mpirun: every rank gone within 10 s of mpirun's SIGKILL "
-                            f"({'%.1f s' % gone if gone is not None else 'still running'})")
-    job.wait(timeout=1)
+    reaper = set_child_subreaper(True)
+    try:
+        job, spec, out = start_long(fx, "kill_mpirun", 2)
+        check(len(job.ranks) == 2, f"kill_mpirun: 2 ranks running ({len(job.ranks)})")
+        os.kill(job.proc.pid, signal.SIGKILL)
+        gone = wait_gone(job.ranks, 10)
+        check(gone is not None, f"kill_mpirun: every rank gone within 10 s of mpirun's SIGKILL "
+                                f"({'%.1f s' % gone if gone is not None else 'still running'})")
+        job.wait(timeout=1)
+        if reaper:
+            # Deliberately: exit code 3 (stopped, resumable), not a death by SIGHUP or SIGPIPE
+            # at the next write to the dead launcher.
+            how = []
+            for p in job.ranks:
+                try:
+                    _, status = os.waitpid(p, 0)
+                    how.append(f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
+                               else f"signal {os.WTERMSIG(status)}")
+                except ChildProcessError:
+                    how.append("not ours")
+            check(how == ["exit 3", "exit 3"], f"kill_mpirun: each rank stops by itself, exit code 3 ({how})")
+    finally:
+        set_child_subreaper(False)
     resume_to_clean("kill_mpirun", spec, out, 2, clean)
 
 
