@@ -97,9 +97,15 @@ std::string expand_env(const std::string& s, const std::string& at) {
 // Flattens a mapping into dotted keys -> scalar nodes, rejecting unknown keys.
 void flatten(const YAML::Node& n, const std::string& prefix, const std::string& origin,
              std::map<std::string, YAML::Node>& out) {
+  // YAML forbids repeated keys but yaml-cpp keeps both: a second `model:` section would be
+  // merged into the first, a second value would win silently.
+  std::map<std::string, int> seen;  // this mapping's keys -> line of the first
   for (auto it = n.begin(); it != n.end(); ++it) {
     BLOOM_CHECK(it->first.IsScalar(), "{}: keys must be plain names", where(origin, it->first));
     const std::string key = prefix + it->first.as<std::string>();
+    const auto [first_seen, fresh] = seen.emplace(key, it->first.Mark().line + 1);
+    BLOOM_CHECK(fresh, "{}: '{}' is given twice (first at line {})", where(origin, it->first), key,
+                first_seen->second);
     if (key == "sweep") continue;
     if (it->second.IsMap()) {
       bool is_section = false;
@@ -117,10 +123,6 @@ void flatten(const YAML::Node& n, const std::string& prefix, const std::string& 
                   where(origin, it->first), key, key);
       BLOOM_FAIL("{}: unknown key '{}'{}", where(origin, it->first), key, suggestion(key, true));
     }
-    // YAML forbids repeated keys but yaml-cpp keeps both: the later one would win silently.
-    auto first = out.find(key);
-    BLOOM_CHECK(first == out.end(), "{}: '{}' is given twice (first at line {})",
-                where(origin, it->first), key, first->second.Mark().line + 1);
     BLOOM_CHECK(it->second.IsScalar(), "{}: '{}' must be a single value, not a list or mapping",
                 where(origin, it->second), key);
     out[key] = it->second;

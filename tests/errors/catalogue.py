@@ -381,6 +381,13 @@ def _(ctx):
     return Launch([ctx.job(text=text)])
 
 
+@case(JOB, "section given twice", "'dataset' is given twice (first at line",
+      "A section appears twice; YAML forbids it, and its keys would be merged silently.",
+      "Keep one section with all its keys.")
+def _(ctx):
+    return ctx.run(extra="dataset:\n  limit: 3\n")
+
+
 LAYOUT = "Parallel layout"
 
 

@@ -102,6 +102,10 @@ TEST(JobSpec, GuardsOfOddInput) {
   EXPECT_NE(error_of(two).find("job.yaml:9: the job file holds 2 YAML documents"), std::string::npos)
       << error_of(two);
   EXPECT_EQ(error_of(std::string(kBase) + "---\n"), "");  // a trailing empty document holds nothing
+  // Two sections of one name would be merged silently.
+  EXPECT_NE(error_of(std::string(kBase) + "dataset:\n  limit: 3\n")
+                .find("job.yaml:8:1: 'dataset' is given twice (first at line 4)"), std::string::npos)
+      << error_of(std::string(kBase) + "dataset:\n  limit: 3\n");
   std::string dot = kBase;
   dot.replace(0, 7, "name: .");
   EXPECT_NE(error_of(dot).find("name must not be '.'"), std::string::npos) << error_of(dot);
