@@ -129,6 +129,15 @@ void flatten(const YAML::Node& n, const std::string& prefix, const std::string& 
   }
 }
 
+// A swept value as a part of a run name, which is an HDF5 group name: a path gives its last
+// component ("models/bloom-560m/" -> "bloom-560m"; two paths with one last component are
+// refused as two runs of one name).
+std::string name_part(std::string value) {
+  while (value.size() > 1 && value.back() == '/') value.pop_back();
+  const size_t slash = value.rfind('/');
+  return slash == std::string::npos ? value : value.substr(slash + 1);
+}
+
 struct Value {
   std::string text;
   std::string at;  // file:line:col
@@ -301,7 +310,8 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin) {
       const Value& v = axes[a].second[pos[a]];
       kv[axes[a].first] = v;
       point.push_back({axes[a].first, v.text});
-      run_name += (a ? "," : "") + axes[a].first.substr(axes[a].first.rfind('.') + 1) + "=" + v.text;
+      run_name += (a ? "," : "") + axes[a].first.substr(axes[a].first.rfind('.') + 1) + "=" +
+                  name_part(v.text);
     }
     RunSpec r = make_run(kv, origin);
     r.name = run_name;

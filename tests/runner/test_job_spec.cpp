@@ -117,6 +117,18 @@ TEST(JobSpec, GuardsOfOddInput) {
   EXPECT_EQ(parse_job_spec(cut, "job.yaml").runs[0].dataset.max_tokens, 1024);
 }
 
+// Run names are HDF5 group names: a swept path contributes its last component.
+TEST(JobSpec, SweptPathsNameRunsByTheirLastComponent) {
+  const JobSpec job = parse_job_spec(std::string(kBase) + "sweep:\n  model.path: [/a/bloom-560m/, /b/tiny]\n",
+                                     "job.yaml");
+  ASSERT_EQ(job.runs.size(), 2u);
+  EXPECT_EQ(job.runs[0].name, "path=bloom-560m");
+  EXPECT_EQ(job.runs[1].name, "path=tiny");
+  EXPECT_EQ(job.runs[0].model.path, "/a/bloom-560m/");
+  EXPECT_NE(error_of(std::string(kBase) + "sweep:\n  model.path: [/a/m, /b/m]\n")
+                .find("sweep gives two runs named 'path=m'"), std::string::npos);
+}
+
 TEST(JobSpec, JobPathsThatAreNotRegularFiles) {
   char dir[] = "/tmp/bloom_jobspec_XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
