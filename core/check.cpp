@@ -21,7 +21,12 @@ void throw_error(const char* file, int line, const char* expr, const std::string
   std::string where = fmt::format("{}:{}", file, line);
   if (expr) where += fmt::format(", check `{}`", expr);
   if (!error_origin().empty()) where += ", " + error_origin();
-  throw Error(msg, where);
+  throw Error(msg, where, error_origin());
+}
+
+std::string error_message(const std::exception& e) {
+  if (const auto* b = dynamic_cast<const Error*>(&e)) return b->message();
+  return e.what();
 }
 
 }  // namespace bloom

@@ -1,6 +1,8 @@
 // Error handling for every library of the project: checks throw bloom::Error, which carries the
 // message, the failed expression and file:line, and (once known) this process's rank and host.
 // Only runner/main.cpp catches: it logs, flushes and aborts the MPI job (never exit() in a library).
+// Users see message() (and the rank and host when several ranks run); where() is for developers
+// and printed with `runner -v`.
 //
 // One family of checks:
 //   BLOOM_CHECK(cond, "fmt {}", args...)   a condition of ours
@@ -21,16 +23,23 @@ namespace bloom {
 
 class Error : public std::runtime_error {
  public:
-  /// `message` is for users; `where` (file:line, the check, rank and host) for developers.
-  Error(const std::string& message, const std::string& where)
-      : std::runtime_error(message + " [" + where + "]"), message_(message), where_(where) {}
+  /// `message` is for users; `where` (file:line, the check, rank and host) for developers;
+  /// `origin` ("rank 3 on node17", or empty) is the rank-and-host part of `where`.
+  Error(const std::string& message, const std::string& where, const std::string& origin = "")
+      : std::runtime_error(message + " [" + where + "]"), message_(message), where_(where),
+        origin_(origin) {}
   explicit Error(const std::string& message) : std::runtime_error(message), message_(message) {}
   const std::string& message() const { return message_; }
   const std::string& where() const { return where_; }
+  const std::string& origin() const { return origin_; }
 
  private:
-  std::string message_, where_;
+  std::string message_, where_, origin_;
 };
+
+/// The users' text of any exception: message() of a bloom::Error (no source location), else
+/// what(). For messages that quote an error caught on the way.
+std::string error_message(const std::exception& e);
 
 /// "rank 3 on node17" once set_error_origin() was called by the runner; empty before.
 const std::string& error_origin();

@@ -1,15 +1,73 @@
-// Communicator over MPI on host memory. all_reduce_sum of fp32 maps to MPI_Allreduce(MPI_SUM);
+// Communicator over MPI on host memory. all_reduce_sum of fp32 maps to MPI_Iallreduce(MPI_SUM);
 // 16-bit floats are widened to fp32, reduced, and rounded back (the CPU backend computes in fp32,
 // so this path is only for completeness). Sums are in rank order inside MPI: deterministic for a
-// fixed group size.
+// fixed group size. Every collective is the non-blocking call plus a watched wait (MpiWaitPace):
+// Open MPI's blocking calls busy-poll, forever, when a peer never comes.
 #include "core/comm_mpi.h"
 
-#include <chrono>
+#include <algorithm>
+#include <thread>
 #include <vector>
 
 #include "core/check.h"
+#include "core/comm_watchdog.h"
 
 namespace bloom {
+
+MpiWaitPace::MpiWaitPace(double timeout_s)
+    : timeout_s_(timeout_s > 0.0 ? timeout_s : comm_timeout_seconds()),
+      t0_(std::chrono::steady_clock::now()) {}
+
+void MpiWaitPace::restart() {
+  t0_ = std::chrono::steady_clock::now();
+  sleep_ = std::chrono::microseconds(0);
+}
+
+void MpiWaitPace::pause(const char* op, MPI_Comm comm) {
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  if (waited > timeout_s_) {
+    int rank = 0, size = 1;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    BLOOM_FAIL("{}", comm_timeout_message("MPI", op, rank, size, timeout_s_));
+  }
+  if (waited < 0.02) {
+    std::this_thread::yield();  // ranks may share cores (mpirun --oversubscribe)
+    return;
+  }
+  sleep_ = std::min(std::chrono::microseconds(1000), std::max(std::chrono::microseconds(10), 2 * sleep_));
+  std::this_thread::sleep_for(sleep_);
+}
+
+void mpi_wait(MPI_Request& request, MPI_Comm comm, const char* op, double timeout_s) {
+  MpiWaitPace pace(timeout_s);
+  for (;;) {
+    int done = 0;
+    BLOOM_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) return;
+    pace.pause(op, comm);
+  }
+}
+
+void mpi_bcast(void* buf, int count, MPI_Datatype type, int root, MPI_Comm comm, const char* op) {
+  MPI_Request r;
+  BLOOM_MPI_CHECK(MPI_Ibcast(buf, count, type, root, comm, &r));
+  mpi_wait(r, comm, op);
+}
+
+void mpi_allreduce(void* buf, int count, MPI_Datatype type, MPI_Op reduce, MPI_Comm comm,
+                   const char* op, double timeout_s) {
+  MPI_Request r;
+  BLOOM_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf, count, type, reduce, comm, &r));
+  mpi_wait(r, comm, op, timeout_s);
+}
+
+void mpi_barrier(MPI_Comm comm, const char* op, double timeout_s) {
+  MPI_Request r;
+  BLOOM_MPI_CHECK(MPI_Ibarrier(comm, &r));
+  mpi_wait(r, comm, op, timeout_s);
+}
 
 std::string mpi_error_text(int code) {
   char text[MPI_MAX_ERROR_STRING];
@@ -35,13 +93,13 @@ class MpiCommunicator final : public Communicator {
     Timer timer(seconds_);
     const int n = static_cast<int>(t.numel());
     if (t.dtype == DType::F32) {
-      BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.data, n, MPI_FLOAT, MPI_SUM, comm_));
+      mpi_allreduce(t.data, n, MPI_FLOAT, MPI_SUM, comm_, "all_reduce_sum");
       return;
     }
     BLOOM_CHECK(t.dtype != DType::I32, "all_reduce_sum of i32 is not supported");
     std::vector<float> wide(static_cast<size_t>(n));
     convert_host(t.data, t.dtype, wide.data(), DType::F32, wide.size());
-    BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, wide.data(), n, MPI_FLOAT, MPI_SUM, comm_));
+    mpi_allreduce(wide.data(), n, MPI_FLOAT, MPI_SUM, comm_, "all_reduce_sum");
     convert_host(wide.data(), DType::F32, t.data, t.dtype, wide.size());
   }
 
@@ -52,16 +110,18 @@ class MpiCommunicator final : public Communicator {
                 "all_gather: in {} out {} over {} ranks", in.shape_str(), out.shape_str(), size_);
     Timer timer(seconds_);
     const int bytes = static_cast<int>(in.nbytes());
-    BLOOM_MPI_CHECK(MPI_Allgather(in.data, bytes, MPI_BYTE, out.data, bytes, MPI_BYTE, comm_));
+    MPI_Request r;
+    BLOOM_MPI_CHECK(MPI_Iallgather(in.data, bytes, MPI_BYTE, out.data, bytes, MPI_BYTE, comm_, &r));
+    mpi_wait(r, comm_, "all_gather");
   }
 
   void broadcast(Tensor& t, int root, Context&) override {
     host_only(t, "broadcast");
     Timer timer(seconds_);
-    BLOOM_MPI_CHECK(MPI_Bcast(t.data, static_cast<int>(t.nbytes()), MPI_BYTE, root, comm_));
+    mpi_bcast(t.data, static_cast<int>(t.nbytes()), MPI_BYTE, root, comm_, "broadcast");
   }
 
-  void barrier() override { BLOOM_MPI_CHECK(MPI_Barrier(comm_)); }
+  void barrier() override { mpi_barrier(comm_, "barrier"); }
 
  private:
   struct Timer {

@@ -9,7 +9,6 @@
 #include "core/comm_nccl.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <string>
 #include <thread>
 #include <utility>
@@ -20,20 +19,11 @@
 #include <spdlog/spdlog.h>
 
 #include "core/check.h"
+#include "core/comm_watchdog.h"
 
 namespace bloom {
 
 namespace {
-
-double env_timeout_s() {
-  const char* v = std::getenv("BLOOM_NCCL_TIMEOUT_S");
-  if (v == nullptr || *v == '\0') return 300.0;
-  char* end = nullptr;
-  const double s = std::strtod(v, &end);
-  BLOOM_CHECK(end != v && *end == '\0' && s > 0.0,
-              "BLOOM_NCCL_TIMEOUT_S='{}' is not a positive number of seconds", v);
-  return s;
-}
 
 ncclDataType_t nccl_type(DType t) {
   switch (t) {
@@ -53,7 +43,7 @@ class NcclCommunicator final : public Communicator {
     BLOOM_MPI_CHECK(MPI_Comm_rank(tp_comm, &rank_));
     BLOOM_MPI_CHECK(MPI_Comm_size(tp_comm, &size_));
     device_ = ctx.cuda_device();
-    timeout_s_ = env_timeout_s();
+    timeout_s_ = comm_timeout_seconds();
     ncclUniqueId id{};
     if (rank_ == 0) BLOOM_NCCL_CHECK(ncclGetUniqueId(&id));
     BLOOM_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, tp_comm));
@@ -179,9 +169,8 @@ class NcclCommunicator final : public Communicator {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (waited > timeout_s_) {
         abort_comm();
-        BLOOM_FAIL("NCCL {} of rank {}/{} did not finish within {} s (BLOOM_NCCL_TIMEOUT_S): a "
-                   "peer rank is dead or stuck; communicator aborted",
-                   op, rank_, size_, timeout_s_);
+        BLOOM_FAIL("{}; communicator aborted",
+                   comm_timeout_message("NCCL", op, rank_, size_, timeout_s_));
       }
       // Spin briefly (collectives of a forward pass take microseconds), then back off.
       if (polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(50));

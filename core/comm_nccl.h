@@ -14,8 +14,8 @@ namespace bloom {
 /// uses it for barrier()) on `ctx`'s GPU. Collective call: every rank of tp_comm must make it.
 /// Each collective waits for its completion on the host, polling NCCL's asynchronous error
 /// state, and aborts the communicator and throws bloom::Error on a NCCL error or when it takes
-/// longer than BLOOM_NCCL_TIMEOUT_S seconds (default 300): a dead peer gives an error, not a
-/// hang. seconds() counts GPU time between events around each collective.
+/// longer than BLOOM_COMM_TIMEOUT_S seconds (core/comm_watchdog.h; default 300): a dead peer
+/// gives an error, not a hang. seconds() counts GPU time between events around each collective.
 std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm tp_comm, Context& ctx);
 
 }  // namespace bloom

@@ -21,7 +21,12 @@ struct Example {
 Example split_passage(const std::string& text, const std::string& where);
 
 /// Reads at most `limit` passages (limit < 0: all). Errors name the file and line: not JSON,
-/// not an object, no string "text", nothing to split. Blank lines are skipped.
+/// not an object, no string "text" (or two), nothing to split. Blank lines are skipped.
+/// A path that is not a regular file (/dev/stdin, a pipe) is read once per process; later
+/// calls for it get the same passages.
 std::vector<Example> read_lambada(const std::string& path, int64_t limit = -1);
+
+/// `path` names a regular file (not a pipe, FIFO, device or folder; false when it does not exist).
+bool is_regular_file(const std::string& path);
 
 }  // namespace bloom::io

@@ -8,11 +8,9 @@
 #include <vector>
 
 #include "io/results_file.h"
+#include "runner/command.h"  // kExitBelowMinAccuracy
 
 namespace bloom {
-
-/// Exit code of `runner run` when a run's accuracy is below --min-accuracy (results written).
-inline constexpr int kExitBelowMinAccuracy = 4;
 
 /// "0.35" or "35%" -> 0.35. Throws naming the option for anything else, or outside [0, 1].
 double parse_min_accuracy(const std::string& text);

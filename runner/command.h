@@ -3,10 +3,13 @@
 // and hands back a Command; runner/main.cpp only wires them: it parses, starts MPI (and the
 // rank-prefixed log) for the commands that need it, runs the chosen one and catches what it
 // throws. A new command is one add_<name>_command and one line in main.cpp's list.
+// Exit codes are the same for every command (`runner --help` and the README list them).
 #pragma once
 
 #include <functional>
 #include <string>
+
+#include "runner/log.h"
 
 namespace CLI {
 class App;
@@ -16,11 +19,20 @@ namespace bloom {
 
 class MpiSession;
 
+/// The process exit codes of every command.
+enum ExitCode : int {
+  kExitOk = 0,                 ///< done: every run finished / the job is valid and ready
+  kExitFailed = 1,             ///< an error (bad input, a fault); the message says what and where
+  kExitUsage = 2,              ///< the command line is wrong (CLI11's parse errors, a bad job path)
+  kExitStopped = 3,            ///< stopped by a signal or a lost launcher; the file is resumable
+  kExitBelowMinAccuracy = 4,   ///< finished, but a run scored below --min-accuracy
+};
+
 /// What main gives the chosen command when it runs it.
 struct CommandContext {
-  bool verbose = false;             ///< -v: debug logging
-  std::string runner_version;       ///< `runner --version`
-  const MpiSession* mpi = nullptr;  ///< set for commands with needs_mpi, else null
+  Verbosity verbosity = Verbosity::Normal;  ///< -q / -v
+  std::string runner_version;               ///< `runner --version`
+  const MpiSession* mpi = nullptr;          ///< set for commands with needs_mpi, else null
 };
 
 struct Command {

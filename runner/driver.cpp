@@ -17,6 +17,7 @@
 
 #include "core/check.h"
 #include "core/comm_mpi.h"
+#include "core/comm_watchdog.h"
 #include "engine/bloom_weights.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
@@ -25,10 +26,12 @@
 #include "runner/accuracy_check.h"
 #include "runner/evaluate.h"
 #include "runner/log.h"
+#include "runner/passage_limits.h"
 #include "runner/preflight.h"
 #include "runner/progress.h"
 #include "runner/provenance.h"
 #include "runner/results_channel.h"
+#include "runner/signals.h"
 #ifdef BLOOM_WITH_NCCL
 #include "core/comm_nccl.h"
 #endif
@@ -93,7 +96,7 @@ void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
                                        static_cast<int>(r.load_threads)));
   e.ctx->synchronize();
   e.load_seconds = since(t0);
-  BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &e.load_seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+  mpi_allreduce(&e.load_seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, "exchange of load times");
   spdlog::info("loaded {} ({}, {} layers, hidden {}, {} heads) as {} on {}: {:.2f} GB per rank "
                "in {:.2f} s ({:.2f} GB/s)", r.model.path,
                model_format_name(src.location.format), config.n_layer, config.hidden,
@@ -148,15 +151,18 @@ std::vector<io::BatchTiming> gather_timings(const std::vector<io::BatchTiming>& 
                                             int size) {
   const int bytes = static_cast<int>(mine.size() * sizeof(io::BatchTiming));
   std::vector<int> counts(static_cast<size_t>(size)), displs(static_cast<size_t>(size));
-  BLOOM_MPI_CHECK(MPI_Gather(&bytes, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD));
+  MPI_Request req;
+  BLOOM_MPI_CHECK(MPI_Igather(&bytes, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD, &req));
+  mpi_wait(req, MPI_COMM_WORLD, "gather of timings");
   std::vector<io::BatchTiming> all;
   if (rank == 0) {
     int total = 0;
     for (int i = 0; i < size; ++i) displs[i] = total, total += counts[i];
     all.resize(static_cast<size_t>(total) / sizeof(io::BatchTiming));
   }
-  BLOOM_MPI_CHECK(MPI_Gatherv(mine.data(), bytes, MPI_BYTE, all.data(), counts.data(),
-                              displs.data(), MPI_BYTE, 0, MPI_COMM_WORLD));
+  BLOOM_MPI_CHECK(MPI_Igatherv(mine.data(), bytes, MPI_BYTE, all.data(), counts.data(),
+                               displs.data(), MPI_BYTE, 0, MPI_COMM_WORLD, &req));
+  mpi_wait(req, MPI_COMM_WORLD, "gather of timings");
   return all;
 }
 
@@ -171,7 +177,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   const int rank = mpi.world_rank();
   // Resume: rank 0 knows what is finished; everyone learns it.
   int skip = writer && writer->run_complete(r.name) ? 1 : 0;
-  BLOOM_MPI_CHECK(MPI_Bcast(&skip, 1, MPI_INT, 0, MPI_COMM_WORLD));
+  mpi_bcast(&skip, 1, MPI_INT, 0, MPI_COMM_WORLD, "broadcast of the resume state");
   if (skip) {
     spdlog::info("run {}: already complete in {}, skipped", r.name, r.output.path);
     return {};
@@ -182,7 +188,9 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
 
   const auto tok0 = Clock::now();
   std::vector<io::Example> examples;
-  const std::vector<TokenizedPassage> data = tokenize(r, examples);
+  std::vector<TokenizedPassage> data = tokenize(r, examples);
+  const LengthReport length_report = limit_passage_lengths(data, r.dataset.max_tokens);
+  if (rank == 0) log_length_report(r, length_report, examples);
   const double tokenize_seconds = since(tok0);
   std::vector<int64_t> lengths;
   int64_t total_tokens = 0, longest = 0;
@@ -193,6 +201,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   }
   const int64_t max_tokens = choose_max_tokens(r, e);
   const std::vector<PlannedBatch> batches = plan_batches(lengths, r.batch.size, max_tokens, t.dp);
+  if (rank == 0) log_batch_plan(r.name, batches, t.dp);
   const int64_t n = static_cast<int64_t>(data.size());
   if (rank == 0 && static_cast<int64_t>(batches.size()) < t.dp)
     spdlog::warn("run {}: {} batch(es) for {} data-parallel groups: {} group(s) stay idle (a "
@@ -204,12 +213,15 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   if (writer) {
     base = base_attributes(r, t, max_tokens);
     set_inputs(base, r, overrides);
+    record_length_limits(length_report, base);
     base.environment = environment;
     base.started_utc = started;
+    const ResultsWriteGuard guard;
     writer->begin_run(r.name, n, base);
     done = writer->done_rows(r.name);
   }
-  BLOOM_MPI_CHECK(MPI_Bcast(done.data(), static_cast<int>(n), MPI_UINT8_T, 0, MPI_COMM_WORLD));
+  mpi_bcast(done.data(), static_cast<int>(n), MPI_UINT8_T, 0, MPI_COMM_WORLD,
+            "broadcast of the finished rows");
   const int64_t already = std::count(done.begin(), done.end(), 1);
   spdlog::info("run {}: {} passages ({} tokens, {} batches, <= {} sequences and <= {} tokens "
                "each), tp {} x dp {}, {} on {}{}", r.name, n, total_tokens, batches.size(),
@@ -225,12 +237,13 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   if (warm_seconds > 0.0) spdlog::info("run {}: warm-up (GEMM tuning) {:.2f} s", r.name, warm_seconds);
 
   // Evaluate this group's batches; group roots ship results to rank 0.
-  Progress progress(n, already, opt.progress_bar && rank == 0);
+  Progress progress(n, already, rank == 0 ? opt.progress : ProgressMode::None);
   std::vector<io::BatchTiming> timings;
   const auto eval0 = Clock::now();
   bool stopped = false;
   int ends_pending = t.dp;  // rank 0 waits for every group's end mark
   auto write = [&](const BatchResults& b) {
+    const ResultsWriteGuard guard;
     writer->write_predictions(r.name, b.rows, b.passages);
     progress.add(static_cast<int64_t>(b.passages.size()), b.n_tokens);
   };
@@ -246,7 +259,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
     for (int64_t i : b.passages) all_done = all_done && done[static_cast<size_t>(i)];
     if (all_done) continue;
     int stop = g_stop_requested.load() ? 1 : 0;  // the TP group stops together
-    BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, t.tp_comm));
+    mpi_allreduce(&stop, 1, MPI_INT, MPI_MAX, t.tp_comm, "stop vote of the tensor-parallel group");
     if (stop) {
       stopped = true;
       break;
@@ -270,6 +283,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
     bt.comm_seconds = e.tp_comm->seconds() - comm0;
     bt.forward_seconds = since(b0) - bt.comm_seconds;
     timings.push_back(bt);
+    if (t.is_group_root()) log_batch_timing(r.name, bt);
     if (rank == 0) {
       write(res);
       inbox.poll(deliver);
@@ -286,17 +300,22 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   progress.finish();
   const double evaluate_seconds = since(eval0);
   int any_stop = stopped ? 1 : 0;
-  BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &any_stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+  // Groups end at different times (slower nodes): the watchdog allows one more evaluation time.
+  mpi_allreduce(&any_stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, "end of the run",
+                comm_timeout_seconds() + evaluate_seconds);
   const std::vector<io::BatchTiming> all_timings = gather_timings(timings, rank, mpi.world_size());
   // Device memory in use after the run (weights, workspace, library handles, NCCL buffers);
   // on the CPU backend the bytes of weights and workspace.
   const auto [free_b, total_b] = e.ctx->device_memory();
   int64_t peak = total_b ? static_cast<int64_t>(total_b - free_b)
                          : static_cast<int64_t>(e.weights->load_stats.bytes + ws.bytes);
-  BLOOM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD));
+  mpi_allreduce(&peak, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD, "exchange of memory use");
   if (!writer) return {any_stop != 0};
 
-  writer->append_timings(r.name, all_timings);
+  {
+    const ResultsWriteGuard guard;
+    writer->append_timings(r.name, all_timings);
+  }
   if (any_stop) {
     spdlog::warn("run {}: stopped by a signal; {} keeps every finished batch, rerun with "
                  "output.resume: true to continue", r.name, r.output.path);
@@ -318,7 +337,10 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   a.passages_per_second = static_cast<double>(a.n_evaluated) / std::max(evaluate_seconds, 1e-9);
   a.peak_device_bytes = peak;
   a.finished_utc = utc_now();
-  writer->finish_run(r.name, a);
+  {
+    const ResultsWriteGuard guard;
+    writer->finish_run(r.name, a);
+  }
   spdlog::info("run {}: accuracy {:.4f} +/- {:.4f} ({}/{}, 95% CI {:.4f}-{:.4f}), token perplexity "
                "{:.3f}, passage perplexity {:.4g}, evaluate {:.2f} s ({:.0f} tokens/s), wall {:.2f} s",
                r.name, a.accuracy, a.accuracy_stderr, a.n_correct, n, a.accuracy_ci95_low,
@@ -338,16 +360,20 @@ int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt)
   std::unique_ptr<io::ResultsFile> writer;
   if (mpi.world_rank() == 0) {
     preflight(job, mpi.world_size());  // before the results file exists
+    const ResultsWriteGuard guard;
     writer = std::make_unique<io::ResultsFile>(first.output.path, output_mode(first),
                                                opt.runner_version, job.source_text);
   }
-  BLOOM_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+  mpi_barrier(MPI_COMM_WORLD, "start of the job");
   Engine engine;
+  bool stopped = false;
   for (const RunSpec& r : job.runs) {
-    if (run_one(r, engine, mpi, writer.get(), opt, job.overrides).stopped) return 3;
+    stopped = run_one(r, engine, mpi, writer.get(), opt, job.overrides).stopped;
+    if (stopped) break;
   }
-  int code = 0;
-  if (writer) {
+  int code = stopped ? 3 : 0;
+  const ResultsWriteGuard guard;  // closing the file flushes it too
+  if (writer && !stopped) {
     writer->set_complete(true);
     spdlog::info("results: {}", writer->path());
     if (opt.min_accuracy) {
@@ -358,7 +384,8 @@ int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt)
       if (!below.empty()) code = kExitBelowMinAccuracy;
     }
   }
-  BLOOM_MPI_CHECK(MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD));  // every rank exits alike
+  writer.reset();
+  mpi_bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD, "exit code");  // every rank exits alike
   return code;
 }
 

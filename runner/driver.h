@@ -8,17 +8,18 @@
 #include <string>
 
 #include "runner/job_spec.h"
+#include "runner/progress.h"
 #include "runner/topology.h"
 
 namespace bloom {
 
-/// Set by the SIGTERM/SIGINT handler: every group stops after its current batch, the file is
-/// flushed and left resumable (complete = 0).
+/// Set by the signal handlers (runner/signals.h): every group stops after its current batch, the
+/// file is flushed and left resumable (complete = 0).
 extern std::atomic<bool> g_stop_requested;
 
 struct DriverOptions {
   std::string runner_version;
-  bool progress_bar = false;  // live bar on a terminal, else periodic lines
+  ProgressMode progress = ProgressMode::Lines;  // rank 0's; see runner/progress.h
   std::optional<double> min_accuracy;  // --min-accuracy: exit 4 when a run's accuracy is below
 };
 

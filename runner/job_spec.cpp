@@ -1,13 +1,20 @@
 // YAML job file parsing. Shape of a job file (jobs/README.md documents every key):
-//   name, model.{path,dtype,backend,tokenizer,format}, dataset.{path,limit}, batch.{size,max_tokens},
+//   name, model.{path,dtype,backend,tokenizer,format}, dataset.{path,limit,max_tokens},
+//   batch.{size,max_tokens},
 //   parallelism.{tp,dp}, output.{path,resume,overwrite}, method, load.threads, sweep.
 #include "runner/job_spec.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <regex>
 #include <set>
@@ -22,10 +29,12 @@ namespace bloom {
 namespace {
 
 const std::vector<std::string> kKeys = {
-    "name",           "model.path",     "model.dtype",    "model.backend",  "model.tokenizer",
-    "dataset.path",   "dataset.limit",  "batch.size",     "batch.max_tokens", "parallelism.tp",
-    "parallelism.dp", "output.path",    "output.resume",  "output.overwrite", "method",
-    "load.threads",   "model.format"};
+    "name",           "model.path",       "model.dtype",    "model.backend",    "model.tokenizer",
+    "dataset.path",   "dataset.limit",    "dataset.max_tokens", "batch.size",   "batch.max_tokens",
+    "parallelism.tp", "parallelism.dp",   "output.path",    "output.resume",    "output.overwrite",
+    "method",         "load.threads",     "model.format"};
+
+constexpr int64_t kMaxLoadThreads = 256;
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -89,9 +98,15 @@ std::string expand_env(const std::string& s, const std::string& at) {
 // Flattens a mapping into dotted keys -> scalar nodes, rejecting unknown keys.
 void flatten(const YAML::Node& n, const std::string& prefix, const std::string& origin,
              std::map<std::string, YAML::Node>& out) {
+  // YAML forbids repeated keys but yaml-cpp keeps both: a second `model:` section would be
+  // merged into the first, a second value would win silently.
+  std::map<std::string, int> seen;  // this mapping's keys -> line of the first
   for (auto it = n.begin(); it != n.end(); ++it) {
     BLOOM_CHECK(it->first.IsScalar(), "{}: keys must be plain names", where(origin, it->first));
     const std::string key = prefix + it->first.as<std::string>();
+    const auto [first_seen, fresh] = seen.emplace(key, it->first.Mark().line + 1);
+    BLOOM_CHECK(fresh, "{}: '{}' is given twice (first at line {})", where(origin, it->first), key,
+                first_seen->second);
     if (key == "sweep") continue;
     if (it->second.IsMap()) {
       bool is_section = false;
@@ -109,14 +124,19 @@ void flatten(const YAML::Node& n, const std::string& prefix, const std::string& 
                   where(origin, it->first), key, key);
       BLOOM_FAIL("{}: unknown key '{}'{}", where(origin, it->first), key, suggestion(key, true));
     }
-    // YAML forbids repeated keys but yaml-cpp keeps both: the later one would win silently.
-    auto first = out.find(key);
-    BLOOM_CHECK(first == out.end(), "{}: '{}' is given twice (first at line {})",
-                where(origin, it->first), key, first->second.Mark().line + 1);
     BLOOM_CHECK(it->second.IsScalar(), "{}: '{}' must be a single value, not a list or mapping",
                 where(origin, it->second), key);
     out[key] = it->second;
   }
+}
+
+// A swept value as a part of a run name, which is an HDF5 group name: a path gives its last
+// component ("models/bloom-560m/" -> "bloom-560m"; two paths with one last component are
+// refused as two runs of one name).
+std::string name_part(std::string value) {
+  while (value.size() > 1 && value.back() == '/') value.pop_back();
+  const size_t slash = value.rfind('/');
+  return slash == std::string::npos ? value : value.substr(slash + 1);
 }
 
 struct Value {
@@ -124,7 +144,8 @@ struct Value {
   std::string at;  // file:line:col
 };
 
-int64_t as_int(const Value& v, const std::string& key, int64_t min) {
+int64_t as_int(const Value& v, const std::string& key, int64_t min,
+               int64_t max = std::numeric_limits<int64_t>::max()) {
   int64_t x = 0;
   size_t used = 0;
   try {
@@ -135,6 +156,7 @@ int64_t as_int(const Value& v, const std::string& key, int64_t min) {
   BLOOM_CHECK(used == v.text.size() && !v.text.empty(), "{}: {} must be an integer, got '{}'",
               v.at, key, v.text);
   BLOOM_CHECK(x >= min, "{}: {} must be >= {}, got {}", v.at, key, min, x);
+  BLOOM_CHECK(x <= max, "{}: {} must be <= {}, got {}", v.at, key, max, x);
   return x;
 }
 
@@ -174,6 +196,13 @@ RunSpec make_run(const std::map<std::string, Value>& kv, const std::string& orig
                                              : r.model.path + "/tokenizer.json";
   r.dataset.path = need("dataset.path").text;
   if (auto* v = get("dataset.limit")) r.dataset.limit = as_int(*v, "dataset.limit", 0);
+  // A cut needs room for a target and some context (2 tokens); 0 keeps every passage whole.
+  if (auto* v = get("dataset.max_tokens")) {
+    r.dataset.max_tokens = as_int(*v, "dataset.max_tokens", 0);
+    BLOOM_CHECK(r.dataset.max_tokens == 0 || r.dataset.max_tokens >= 2,
+                "{}: dataset.max_tokens must be 0 (no cut) or >= 2, got {}", v->at,
+                r.dataset.max_tokens);
+  }
   if (auto* v = get("batch.size")) r.batch.size = as_int(*v, "batch.size", 1);
   if (auto* v = get("batch.max_tokens")) r.batch.max_tokens = as_int(*v, "batch.max_tokens", 0);
   if (auto* v = get("parallelism.tp")) r.parallelism.tp = as_int(*v, "parallelism.tp", 1);
@@ -184,7 +213,9 @@ RunSpec make_run(const std::map<std::string, Value>& kv, const std::string& orig
   BLOOM_CHECK(!(r.output.resume && r.output.overwrite), "{}: output.resume and output.overwrite "
               "exclude each other", origin);
   if (auto* v = get("method")) r.method = one_of(*v, "method", {"teacher_forced"});
-  if (auto* v = get("load.threads")) r.load_threads = as_int(*v, "load.threads", 1);
+  // Reading threads beyond a few hundred only contend for the file system (and each costs a
+  // stack: 100000 of them exhaust the process).
+  if (auto* v = get("load.threads")) r.load_threads = as_int(*v, "load.threads", 1, kMaxLoadThreads);
   return r;
 }
 
@@ -208,7 +239,16 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin,
                        const std::vector<Override>& overrides) {
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    // LoadAll: a second document (after `---`) must not be dropped silently, as Load would.
+    // (Empty documents, such as a trailing `---`, hold nothing that could be lost.)
+    std::vector<YAML::Node> docs;
+    for (const YAML::Node& d : YAML::LoadAll(text))
+      if (!d.IsNull()) docs.push_back(d);
+    BLOOM_CHECK(docs.size() <= 1, "{}:{}: the job file holds {} YAML documents (`---` starts "
+                "another): a job file is one document; put each job in a file of its own, or "
+                "its variants in one `sweep:`", origin, docs.size() > 1 ? docs[1].Mark().line + 1 : 0,
+                docs.size());
+    if (!docs.empty()) root = docs[0];
   } catch (const YAML::Exception& e) {
     BLOOM_FAIL("{}:{}:{}: YAML syntax error: {}", origin, e.mark.line + 1, e.mark.column + 1, e.msg);
   }
@@ -274,6 +314,9 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin,
   job.name = name_it->second.text;
   BLOOM_CHECK(job.name.find('/') == std::string::npos, "{}: name must not contain '/'",
               name_it->second.at);
+  // "." and ".." name the group itself and its parent in HDF5 paths: no run can be stored so.
+  BLOOM_CHECK(job.name != "." && job.name != "..", "{}: name must not be '{}' (it names a group "
+              "in the results file)", name_it->second.at, job.name);
   // Cartesian product, the last axis varying fastest.
   std::vector<size_t> pos(axes.size(), 0);
   std::set<std::string> seen;
@@ -285,7 +328,8 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin,
       const Value& v = axes[a].second[pos[a]];
       kv[axes[a].first] = v;
       point.push_back({axes[a].first, v.text});
-      run_name += (a ? "," : "") + axes[a].first.substr(axes[a].first.rfind('.') + 1) + "=" + v.text;
+      run_name += (a ? "," : "") + axes[a].first.substr(axes[a].first.rfind('.') + 1) + "=" +
+                  name_part(v.text);
     }
     RunSpec r = make_run(kv, origin);
     r.name = run_name;
@@ -303,7 +347,27 @@ JobSpec parse_job_spec(const std::string& text, const std::string& origin,
   return job;
 }
 
+std::string job_file_problem(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return errno == ENOENT ? fmt::format("job file '{}' does not exist", path)
+                           : fmt::format("job file '{}' cannot be read: {}", path, std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return fmt::format("job file '{}' is a directory, not a YAML file", path);
+  // Opening a FIFO blocks until someone writes to it; under mpirun every rank reads the job
+  // file, and a pipe can be read once.
+  if (!S_ISREG(st.st_mode))
+    return fmt::format("job file '{}' is {}, not a regular file: every rank reads the job file, so "
+                       "write it to a file first", path,
+                       S_ISFIFO(st.st_mode) ? "a named pipe (FIFO)"
+                       : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
+  if (::access(path.c_str(), R_OK) != 0)
+    return fmt::format("job file '{}' cannot be read: {}", path, std::strerror(errno));
+  return "";
+}
+
 JobSpec load_job_spec(const std::string& path, const std::vector<Override>& overrides) {
+  const std::string problem = job_file_problem(path);
+  BLOOM_CHECK(problem.empty(), "{}", problem);
   std::ifstream in(path, std::ios::binary);
   BLOOM_CHECK(in.good(), "cannot open job file '{}'", path);
   std::stringstream ss;

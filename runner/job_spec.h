@@ -26,7 +26,8 @@ struct RunSpec {
   } model;
   struct {
     std::string path;
-    int64_t limit = 0;  // 0: all passages
+    int64_t limit = 0;       // 0: all passages
+    int64_t max_tokens = 0;  // longer passages lose the start of their context (0: no cut)
   } dataset;
   struct {
     int64_t size = 16;        // sequences per batch (cap)
@@ -64,6 +65,9 @@ struct JobSpec {
 /// Parses and validates a job file; every error names the file, the key path and the line (or the
 /// override that gave the value).
 JobSpec load_job_spec(const std::string& path, const std::vector<Override>& overrides = {});
+/// Why `path` cannot be a job file (missing, a directory, a FIFO or other non-regular file,
+/// unreadable), or "" when it can. Never blocks (a FIFO is not opened). Also a CLI11 check.
+std::string job_file_problem(const std::string& path);
 /// Same, from text (`origin` names it in messages).
 JobSpec parse_job_spec(const std::string& text, const std::string& origin,
                        const std::vector<Override>& overrides = {});

@@ -48,11 +48,13 @@ void set_prefix(const std::string& prefix) {
 
 }  // namespace
 
-void setup_logging(int world_rank, bool verbose) {
+void setup_logging(int world_rank, Verbosity verbosity) {
   spdlog::sink_ptr sink;
   if (world_rank == 0) {  // everything from rank 0: info on stdout, warnings on stderr
     sink = std::make_shared<SplitSink>();
-    sink->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+    sink->set_level(verbosity == Verbosity::Verbose ? spdlog::level::debug
+                    : verbosity == Verbosity::Quiet ? spdlog::level::warn
+                                                    : spdlog::level::info);
   } else {  // warnings and errors from the others, on stderr
     sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     sink->set_level(spdlog::level::warn);

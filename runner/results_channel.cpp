@@ -1,12 +1,16 @@
 // Results of evaluated batches as flat int64 messages, and their way from the TP-group roots to
-// world rank 0 over MPI (see results_channel.h). Every MPI call is checked (BLOOM_MPI_CHECK).
+// world rank 0 over MPI (see results_channel.h). Every MPI call is checked (BLOOM_MPI_CHECK);
+// every wait polls at the watchdog's pace (core/comm_mpi.h: MpiWaitPace), never blocking in MPI.
 #include "runner/results_channel.h"
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "core/check.h"
+#include "core/comm_mpi.h"
 
 namespace bloom {
 
@@ -65,17 +69,35 @@ void ResultSender::send_batch(const BatchResults& b) { post(pack_batch(b), kTagB
 
 void ResultSender::send_end() {
   post({0}, kTagEnd);
-  BLOOM_MPI_CHECK(MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(),
-                              MPI_STATUSES_IGNORE));
+  // Rank 0 takes them between its own batches: the wait is at most about one of its batches.
+  MpiWaitPace pace;
+  for (;;) {
+    int done = 0;
+    BLOOM_MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done,
+                                MPI_STATUSES_IGNORE));
+    if (done) break;
+    pace.pause("send of results to rank 0", world_);
+  }
   requests_.clear();
   buffers_.clear();
 }
 
 ResultSender::~ResultSender() {
   if (requests_.empty()) return;
-  const int rc =
-      MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
-  if (rc != MPI_SUCCESS) spdlog::warn("results still in flight to rank 0 were lost: {}", mpi_error_text(rc));
+  // Left with sends in flight only on an error, whose handler aborts the job: wait briefly, but
+  // never for a rank 0 that is gone (that would keep the error from being reported).
+  const auto t0 = std::chrono::steady_clock::now();
+  int done = 0;
+  while (!done && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2)) {
+    if (MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done,
+                    MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+      break;
+    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (done) return;
+  spdlog::warn("results still in flight to rank 0 were lost");
+  // MPI may still read the buffers of the unfinished sends: keep them allocated.
+  for (auto& b : buffers_) b.release();
 }
 
 void ResultSender::progress() {
@@ -85,16 +107,11 @@ void ResultSender::progress() {
       MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE));
 }
 
-void ResultReceiver::post_arrived(bool block) {
-  for (bool first = true;; first = false) {
+void ResultReceiver::post_arrived() {
+  for (;;) {
     MPI_Status st;
     int flag = 0;
-    if (block && first) {
-      BLOOM_MPI_CHECK(MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, world_, &st));
-      flag = 1;
-    } else {
-      BLOOM_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world_, &flag, &st));
-    }
+    BLOOM_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world_, &flag, &st));
     if (!flag) return;
     BLOOM_CHECK(st.MPI_TAG == kTagBatch || st.MPI_TAG == kTagEnd,
                 "unexpected MPI message tag {} from rank {}", st.MPI_TAG, st.MPI_SOURCE);
@@ -110,7 +127,7 @@ void ResultReceiver::post_arrived(bool block) {
 }
 
 int ResultReceiver::poll(const std::function<void(const BatchResults*, bool)>& deliver) {
-  post_arrived(false);
+  post_arrived();
   int delivered = 0;
   for (size_t i = 0; i < requests_.size();) {
     int done = 0;
@@ -134,17 +151,10 @@ int ResultReceiver::poll(const std::function<void(const BatchResults*, bool)>& d
 }
 
 void ResultReceiver::wait_one(const std::function<void(const BatchResults*, bool)>& deliver) {
-  while (poll(deliver) == 0) {
-    if (requests_.empty()) {
-      post_arrived(true);
-    } else {
-      int idx = 0;
-      BLOOM_MPI_CHECK(MPI_Waitany(static_cast<int>(requests_.size()), requests_.data(), &idx,
-                                  MPI_STATUS_IGNORE));
-      // MPI_Waitany marked it done (request set to MPI_REQUEST_NULL): MPI_Test in poll() will
-      // report it complete.
-    }
-  }
+  // Each group sends a message per batch: a group that sends nothing for the watchdog's time is
+  // stopped or dead.
+  MpiWaitPace pace;
+  while (poll(deliver) == 0) pace.pause("wait for results of the other data-parallel groups", world_);
 }
 
 }  // namespace bloom

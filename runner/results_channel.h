@@ -39,7 +39,7 @@ class ResultSender {
   void send_batch(const BatchResults& b);
   /// Lets MPI move queued messages along (a large message needs the sender inside MPI).
   void progress();
-  void send_end();  // this group's end-of-run mark, then waits for every send
+  void send_end();  // this group's end-of-run mark, then waits (watched) for every send
  private:
   void post(std::vector<int64_t> msg, int tag);
   MPI_Comm world_;
@@ -48,8 +48,9 @@ class ResultSender {
 };
 
 /// World rank 0's inbox. poll() never blocks in a receive: it posts a receive for every
-/// message that has arrived and hands over those that are complete; wait_one() blocks until one
-/// more message is complete. Each delivery is a batch or (end == true) a group's end mark.
+/// message that has arrived and hands over those that are complete; wait_one() waits until one
+/// more message is complete (polling; past the watchdog's time without one it throws, see
+/// core/comm_watchdog.h). Each delivery is a batch or (end == true) a group's end mark.
 class ResultReceiver {
  public:
   explicit ResultReceiver(MPI_Comm world) : world_(world) {}
@@ -61,7 +62,7 @@ class ResultReceiver {
   void wait_one(const std::function<void(const BatchResults*, bool end)>& deliver);
 
  private:
-  void post_arrived(bool block);
+  void post_arrived();
   struct Pending {
     std::unique_ptr<std::vector<int64_t>> buf;
     int tag;

@@ -1,7 +1,8 @@
-// `runner run JOB.yaml` (also plain `runner JOB.yaml`): the run pipeline's command line. Reads
-// the job with its command-line overrides (runner/overrides.h: --set, --limit, --output,
-// --overwrite, --resume), keeps the runs BLOOM_RUNS selects (runner/select_runs.h), stops after
-// the current batch on SIGTERM/SIGINT, and hands the job to run_job (runner/driver.h);
+// `runner run JOB.yaml [--progress bar|lines|none]` (also plain `runner JOB.yaml`): the run
+// pipeline's command line. Reads the job with its command-line overrides (runner/overrides.h:
+// --set, --limit, --output, --overwrite, --resume), keeps the runs BLOOM_RUNS selects
+// (runner/select_runs.h), installs the stop handling of signals and of a lost launcher
+// (runner/signals.h) for the life of the job, and hands the job to run_job (runner/driver.h);
 // --min-accuracy X makes it exit 4 when a run ends below X (runner/accuracy_check.h).
 #pragma once
 

@@ -68,10 +68,12 @@ PY
 
 # bloom_validate JOB [RANKS]: `runner validate --json JOB [--world RANKS]` in BLOOM_HOME; the
 # document goes to BLOOM_VALIDATION, one line per run to the log. Dies with the runner's message
-# (on stderr) when the job does not validate.
+# (on stderr) when the job does not validate. BLOOM_VALIDATE_ELSEWHERE=1 (a login node validating
+# for the compute nodes) leaves this machine's GPUs unchecked (--no-device-check).
 bloom_validate() {
   local job=$1 world=()
   [ -z "${2:-}" ] || world=(--world "$2")
+  [ "${BLOOM_VALIDATE_ELSEWHERE:-0}" = 0 ] || world+=(--no-device-check)
   command -v "${BLOOM_PYTHON:-python3}" >/dev/null \
     || die "${BLOOM_PYTHON:-python3} not found: the scripts read \`runner validate --json\` with Python 3 (set BLOOM_PYTHON)"
   BLOOM_VALIDATION=$(cd "$BLOOM_HOME" && "$BLOOM_RUNNER" validate --json "$job" "${world[@]}") \

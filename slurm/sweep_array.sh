@@ -45,7 +45,10 @@ mkdir -p "$(dirname "$base")"
 bloom_source_env
 bloom_find_runner
 probe=$base.run${SLURM_ARRAY_TASK_ID:-0}.h5
+# (--submit runs on the login node: the GPUs are checked where the tasks run.)
+[ "${1:-}" != --submit ] || export BLOOM_VALIDATE_ELSEWHERE=1
 BLOOM_RUNS="" BLOOM_OUTPUT=$probe bloom_validate "$job"
+unset BLOOM_VALIDATE_ELSEWHERE
 [ "$(bloom_json output.path <<<"$BLOOM_VALIDATION")" = "$probe" ] \
   || die "$job: output.path must use \${BLOOM_OUTPUT:-...} so that each task writes its own file"
 

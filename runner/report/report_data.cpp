@@ -154,7 +154,7 @@ Report load_report(const std::vector<std::string>& files, const std::string& bas
       rep.files.push_back(f);
     } catch (const std::exception& e) {
       BLOOM_FAIL("cannot read results file '{}' (truncated, damaged, or not written by this "
-                 "runner's schema {}): {}", path, io::kResultsSchema, e.what());
+                 "runner's schema {}): {}", path, io::kResultsSchema, error_message(e));
     }
   }
   // Labels: the run name, qualified by its file where several files hold the same name.

@@ -80,7 +80,7 @@ class TextSources {
           slot = std::make_shared<io::Tokenizer>(io::Tokenizer::from_file(*p));
         } catch (const std::exception& e) {
           err_ << fmt::format("warning: run {}: cannot load tokenizer '{}': {}; printing token ids\n",
-                              r.label, *p, e.what());
+                              r.label, *p, error_message(e));
         }
       }
       t.tokenizer = slot;
@@ -96,7 +96,7 @@ class TextSources {
           slot = std::make_shared<std::vector<io::Example>>(io::read_lambada(*p, max_index + 1));
         } catch (const std::exception& e) {
           err_ << fmt::format("warning: run {}: cannot read dataset '{}': {}; context left out\n",
-                              r.label, *p, e.what());
+                              r.label, *p, error_message(e));
           slot.reset();
         }
       }

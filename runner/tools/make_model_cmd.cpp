@@ -35,7 +35,7 @@ Command add_make_model_command(CLI::App& app) {
   cli->add_option("--max-shard-size", args->shard, "shard files above this size (e.g. 5GB)");
   cli->add_option("--threads", mm.threads, "writer threads (0: all cores)");
   return {cli, /*needs_mpi=*/false, [args](const CommandContext& ctx) {
-            setup_logging(0, ctx.verbose);
+            setup_logging(0, ctx.verbosity);
             args->mm.max_shard_bytes = parse_byte_size(args->shard);
             return make_model_main(args->mm);
           }};

@@ -5,9 +5,11 @@ message the runner must print for it, and what users should do about it.
 usage: catalogue.py RUNNER MPIEXEC [-k SUBSTRING] [--write-doc [FILE]]
 
 Each case checks that the runner
-  - exits non-zero, within a time limit (never a hang: 60 s per launch),
-  - prints the expected message (a substring of stdout + stderr), and no crash report
-    (no "Segmentation fault", "core dumped", sanitizer report, uncaught-exception abort),
+  - exits with the documented code (1: failed; 2: a usage error, such as a job path that is not
+    a readable regular file), within a time limit (never a hang: 60 s per launch),
+  - prints the expected message on stderr (a substring), no source location (`file.cpp:123`:
+    those are for `runner -v`), and no crash report (no "Segmentation fault", "core dumped",
+    sanitizer report, uncaught-exception abort),
   - leaves no misleading output: no results file where the mistake is caught before the run
     starts (`absent`), a file whose root attribute `complete` is 0 where the run had started
     (`incomplete`), or, for an existing file it must not touch, the same bytes (`untouched`).
@@ -50,14 +52,15 @@ CASES = []
 class Case:
     """One bad input. `make(ctx)` writes the inputs and returns a Launch."""
 
-    def __init__(self, section, name, message, cause, fix, make, output="absent", pattern=None):
+    def __init__(self, section, name, message, cause, fix, make, output="absent", pattern=None, rc=1):
         self.section, self.name, self.message = section, name, message
         self.cause, self.fix, self.make, self.output, self.pattern = cause, fix, make, output, pattern
+        self.rc = rc
 
 
-def case(section, name, message, cause, fix, output="absent", pattern=None):
+def case(section, name, message, cause, fix, output="absent", pattern=None, rc=1):
     def register(make):
-        CASES.append(Case(section, name, message, cause, fix, make, output, pattern))
+        CASES.append(Case(section, name, message, cause, fix, make, output, pattern, rc))
         return make
     return register
 
@@ -333,8 +336,10 @@ def _(ctx):
     return ctx.run(model_extra="  format: gguf\n")
 
 
-@case(JOB, "job file missing", "File does not exist",
-      "The job file path is wrong.", "Check the path (relative paths start from the current folder).")
+@case(JOB, "job file missing", "no-such-job.yaml' does not exist",
+      "The job file path is wrong (a usage error: exit code 2).",
+      "Check the path (relative paths start from the current folder).", rc=2,
+      pattern=r"job file '[^']+' does not exist")
 def _(ctx):
     return Launch([ctx.path("no-such-job.yaml")])
 
@@ -365,6 +370,56 @@ def _(ctx):
       "--acc-threshold takes percentages: `35` alone is ambiguous).", "Write `0.35` or `35%`.")
 def _(ctx):
     return Launch([ctx.job(), "--min-accuracy", "35"])
+@case(JOB, "job file is a directory", "is a directory, not a YAML file",
+      "The job path names a folder (exit code 2).", "Name the YAML file in it.", rc=2)
+def _(ctx):
+    os.makedirs(ctx.path("jobs"))
+    return Launch(["validate", ctx.path("jobs")])
+
+
+@case(JOB, "job file is a FIFO", "is a named pipe (FIFO), not a regular file",
+      "The job path is a named pipe: reading it would wait for a writer, and under mpirun every "
+      "rank reads the job file, which a pipe allows once (exit code 2, at once).",
+      "Write the job to a file first.", rc=2)
+def _(ctx):
+    os.mkfifo(ctx.path("job.fifo"))
+    return Launch([ctx.path("job.fifo")])
+
+
+@case(JOB, "two YAML documents", "the job file holds 2 YAML documents",
+      "The file has a `---` line followed by more keys: a second YAML document, which would be "
+      "ignored.", "One job per file; several variants of a job go in one `sweep:`.",
+      pattern=r"job\.yaml:\d+: the job file holds 2 YAML documents")
+def _(ctx):
+    return Launch([ctx.job(extra="---\nname: second\n")])
+
+
+@case(JOB, "too many load threads", "load.threads must be <= 256, got 100000",
+      "load.threads asks for more reading threads than make sense (each costs a stack; "
+      "100000 exhaust the process).", "Use at most 256 (the default 4 suits most file systems).")
+def _(ctx):
+    return ctx.run(extra="load:\n  threads: 100000\n")
+
+
+@case(JOB, "run named '.'", "name must not be '.'",
+      "`.` and `..` name a group itself and its parent in the results file.", "Use another name.")
+def _(ctx):
+    return ctx.run(name=".")
+
+
+@case(JOB, "dataset.max_tokens too small", "dataset.max_tokens must be 0 (no cut) or >= 2, got 1",
+      "A cut to one token leaves no room for a context before the target.",
+      "Use 0 (no cut) or a length such as 2048, the length BLOOM was trained on.")
+def _(ctx):
+    text = open(ctx.job()).read().replace("  limit: 8\n", "  limit: 8\n  max_tokens: 1\n")
+    return Launch([ctx.job(text=text)])
+
+
+@case(JOB, "section given twice", "'dataset' is given twice (first at line",
+      "A section appears twice; YAML forbids it, and its keys would be merged silently.",
+      "Keep one section with all its keys.")
+def _(ctx):
+    return ctx.run(extra="dataset:\n  limit: 3\n")
 
 
 LAYOUT = "Parallel layout"
@@ -407,8 +462,13 @@ def _(ctx):
 MODEL = "Model folder"
 
 
-@case(MODEL, "model folder missing", "is not a folder (a HF BLOOM checkpoint folder",
-      "model.path does not name a folder.", "Check the path; it must hold config.json and the weights.")
+@case(MODEL, "model folder missing", "does not exist (a HF BLOOM checkpoint folder",
+      "model.path names nothing. The message says how to make a model of that name: "
+      "`runner make-model --like NAME ...` for random weights of a BLOOM shape, or where to "
+      "download the real ones. `runner validate` lists every input a job is missing.",
+      "Check the path, or make or download the model there.",
+      pattern=r"make random weights of this shape with `runner make-model --like PRESET --dtype "
+              r"fp32 --out \S+no-such-model")
 def _(ctx):
     return ctx.run(model=ctx.path("no-such-model"))
 
@@ -499,6 +559,15 @@ def _(ctx):
       "Set tie_word_embeddings to true if the embedding is the output layer, or add lm_head.weight.")
 def _(ctx):
     return ctx.run(model=edit_config(ctx, lambda c: c.update(tie_word_embeddings=False)))
+@case(MODEL, "config asks for more memory than there is", "GB of weights per rank",
+      "config.json's sizes (here vocab_size 3e9) ask for more memory than the machine has; the "
+      "message gives each key's share (vocab_size x hidden_size for the embedding, n_layer x 12 "
+      "x hidden_size^2 for the layers).",
+      "Use the config.json of the checkpoint; a larger parallelism.tp divides the weights.",
+      pattern=r"asks for \d+\.\d GB of weights per rank \(cpu x 4 bytes\): vocab_size 3000000000 x "
+              r"hidden_size 32")
+def _(ctx):
+    return ctx.run(model=edit_config(ctx, lambda c: c.update(vocab_size=3 * 10 ** 9)))
 
 
 ST = "Safetensors weights"
@@ -729,14 +798,22 @@ def _(ctx):
     return ctx.run(dataset=ctx.write("d.jsonl", '{"text": " word"}\n'))
 
 
-OUT = "Results file"
-
-
-@case(OUT, "output folder missing", "does not exist",
-      "The folder of output.path does not exist.", "Create it first (mkdir -p).",
-      pattern=r"cannot create results file '[^']+': directory '[^']+' does not exist")
+@case(DATASET, "two text fields", "d.jsonl:2: the object has 2 \"text\" fields",
+      "A line's object has `text` twice; JSON readers keep one of them silently.",
+      "Keep one `text` per line.")
 def _(ctx):
-    return ctx.run(out=ctx.path("no-such-dir", "r.h5"))
+    return ctx.run(dataset=ctx.write("d.jsonl", '{"text": "a b"}\n{"text": "c d", "text": "e f"}\n'))
+
+
+@case(DATASET, "a pipe as the dataset of several ranks", "is not a regular file (a pipe or a device)",
+      "dataset.path is a pipe (/dev/stdin, a process substitution) under mpirun: each rank reads "
+      "the dataset, a pipe can be read once, and mpirun gives stdin to rank 0 only. (A single "
+      "process reads a pipe once and keeps it.)", "Write the passages to a file first.")
+def _(ctx):
+    return ctx.run(ranks=2, dataset="/dev/stdin")
+
+
+OUT = "Results file"
 
 
 @case(OUT, "output folder is a file", "is not a directory",
@@ -891,16 +968,17 @@ def run_case(c, tmp, shared):
     if launch.ranks > 1:
         cmd = [MPIEXEC, "--oversubscribe", "-n", str(launch.ranks)] + cmd
     t0 = time.time()
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            cwd=tmp, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, cwd=tmp, start_new_session=True)
     try:
-        text, _ = proc.communicate(timeout=TIMEOUT)
+        out_text, err_text = proc.communicate(timeout=TIMEOUT)
         rc = proc.returncode
     except subprocess.TimeoutExpired:
         kill_tree(proc.pid)
-        text, _ = proc.communicate()
+        out_text, err_text = proc.communicate()
         rc = None
-    text = text.decode(errors="replace")
+    out_text, err_text = out_text.decode(errors="replace"), err_text.decode(errors="replace")
+    text = out_text + err_text
     result = check_output(c, out, before)
     if launch.cleanup:
         launch.cleanup()
@@ -908,12 +986,16 @@ def run_case(c, tmp, shared):
     problems = []
     if rc is None:
         problems.append(f"hung: killed after {TIMEOUT} s")
-    elif rc == 0:
-        problems.append("exit code 0")
-    if c.message not in text:
-        problems.append(f"message {c.message!r} not printed")
-    if c.pattern and not re.search(c.pattern, text):
-        problems.append(f"no match for /{c.pattern}/")
+    elif rc != c.rc:
+        problems.append(f"exit code {rc}, not {c.rc}")
+    if c.message not in err_text:
+        problems.append(f"message {c.message!r} not on stderr" +
+                        (" (it is on stdout)" if c.message in out_text else ""))
+    if c.pattern and not re.search(c.pattern, err_text):
+        problems.append(f"no match for /{c.pattern}/ on stderr")
+    where = re.search(r"\w+\.(cpp|h|cu):\d+", text)
+    if where:
+        problems.append(f"source location {where.group(0)!r} shown without -v")
     for path in launch.absent:
         if os.path.exists(path):
             problems.append(f"{path} exists: the input's code ran")
@@ -963,21 +1045,24 @@ def doc_text():
     out = ["<!-- Generated by tests/errors/catalogue.py (--write-doc); edit the catalogue there. -->",
            "# Error catalogue",
            "",
-           "Every mistake below is a test (tests/errors/catalogue.py): the runner stops with a "
-           "non-zero exit code and a message containing the text in the first column, and leaves "
-           "no results file that looks complete. Messages start with where the problem is "
+           "Every mistake below is a test (tests/errors/catalogue.py): the runner stops with exit "
+           "code 1 (2 for a usage error: a job path that is not a readable regular file, as the "
+           "cause says), prints a message containing the text in the first column on stderr, and "
+           "leaves no results file that looks complete. Messages start with where the problem is "
            "(`FILE:LINE:COLUMN` for the job file, `FILE:LINE` for the dataset, the file and tensor "
-           "for weights) and end with `[source:line, rank R on HOST]` for developers.",
+           "for weights); under several ranks they end with `[rank R on HOST]`, and `runner -v` "
+           "adds the source line of the check (`[source:line, check ..., rank R on HOST]`) for bug "
+           "reports. Every exit code is listed by `runner --help` and in the README.",
            "",
            "Most mistakes are caught before the results file is created, in the first second; "
            "`runner validate JOB.yaml` checks a job without running it. A run that fails after it "
            "started leaves its file with the root attribute `complete` = 0: fix the cause and "
            "rerun with `output.resume: true` to keep every finished batch.",
            "",
-           "Faults (a killed rank, SIGTERM at a time limit, an error on one rank, a full disk) are "
-           "covered by tests/errors/faults.py: the job ends with a non-zero exit code in bounded "
-           "time, no rank keeps running, and resuming the file gives the results of an "
-           "uninterrupted run (last table).",
+           "Faults (a killed rank or launcher, a stopped rank, SIGTERM at a time limit, Ctrl-C, an "
+           "error on one rank, a full disk) are covered by tests/errors/faults.py: the job ends "
+           "with a non-zero exit code in bounded time, no rank keeps running, and resuming the "
+           "file gives the results of an uninterrupted run (last table).",
            ""]
     sections = []
     for c in CASES:
@@ -999,11 +1084,32 @@ def doc_text():
 
 
 FAULTS = [
-    ("`stopped by a signal; FILE keeps every finished batch, rerun with output.resume: true to "
-     "continue`, exit code 3 (under mpirun signalled itself: mpirun's own code, 1)",
-     "SIGTERM or SIGINT: Slurm's time limit, scancel, Ctrl-C. Every group finishes the batch in "
-     "progress and the file is flushed.",
+    ("`SIGTERM: stopping; the batch in flight is kept if it ends within 0.5 s`, then (after `the "
+     "batch in flight did not end within 0.5 s: stopping now; the batch in flight is abandoned`) "
+     "`stopped by a signal; FILE keeps every finished batch, rerun with output.resume: true to "
+     "continue`; exit code 3 (under mpirun signalled itself: mpirun's own code, 1)",
+     "SIGTERM: Slurm's time limit, scancel; mpirun passes its own SIGTERM or Ctrl-C to the ranks "
+     "as SIGTERM. A batch in flight is kept only if it ends within 0.5 s, so the job ends in "
+     "about a second: within Slurm's KillWait (30 s by default) and before mpirun's SIGKILL "
+     "(1-2 s after its SIGTERM). The file is flushed after every batch.",
      "Rerun the same job with `output.resume: true` (in a longer allocation)."),
+    ("`Ctrl-C: stopping after the current batch (the results file stays resumable); Ctrl-C "
+     "again to stop now`; exit code 3",
+     "Ctrl-C in the terminal of a run started from a shell: every group stops after its current "
+     "batch. A second Ctrl-C stops at once (the batch in flight is recomputed on resume).",
+     "Rerun with `output.resume: true`."),
+    ("`the launcher (mpirun, srun) is gone: stopping now`",
+     "mpirun (or srun's step daemon) was killed, e.g. with SIGKILL: no one is left to stop the "
+     "ranks or read their output, so each rank notices that its launcher is gone and stops "
+     "within a second, leaving the file resumable.",
+     "Rerun with `output.resume: true`."),
+    ("`MPI OP of rank R/N did not finish within T s (BLOOM_COMM_TIMEOUT_S): a peer rank is dead "
+     "or stuck` (`NCCL ...` on GPUs), then `MPI_ABORT was invoked`",
+     "A rank stopped (SIGSTOP, a debugger, a hung file system or node) for longer than "
+     "BLOOM_COMM_TIMEOUT_S (default 300 s). Every wait for other ranks is watched, and waits "
+     "sleep rather than spin: the job is aborted instead of hanging with cores at 100%.",
+     "Find the stalled node, rerun with `output.resume: true`; raise BLOOM_COMM_TIMEOUT_S if a "
+     "rank may legitimately fall that far behind."),
     ("mpirun reports a rank that exited on a signal (e.g. 9, Killed) and ends the job",
      "A rank died: the out-of-memory killer, a node failure. The file keeps every batch written "
      "before, `complete` = 0.",

@@ -23,10 +23,29 @@ Cases (tiny-bloom on the first 1500 LAMBADA passages, CPU backend, 2 to 4 ranks 
   disk_full        the results file's file system fills up mid-run (3 ranks; rank 0 fails while
                    ranks 1 and 2 compute); resumed after the tmpfs is grown. Needs root with
                    mount rights, else skipped.
+  stop_rank        SIGSTOP of one rank (tp 2; then dp 2) with BLOOM_COMM_TIMEOUT_S=4: the others
+                   wait without spinning (rank 0 under 30% of a core while it waits), give up
+                   after the watchdog's time with its message, and every rank is gone soon after.
+The long-batch cases run the trained fixture (tests/data/trained-bloom) on one long passage,
+alone in the first batch and sized to take about 15 s on this machine (from the time of a
+shorter one), and 60 short ones:
+  sigint_twice     a run started from a shell (no mpirun) gets Ctrl-C mid-batch: it says at once
+                   that it stops after the current batch and how to stop now; the second Ctrl-C
+                   ends it within 2 s, exit code 3.
+  sigterm_batch    SIGTERM to every rank mid-batch (2 ranks, dp 2), as Slurm sends it: the job
+                   ends within 5 s (Slurm's SIGKILL follows after KillWait, 30 s by default)
+                   with exit code 3, abandoning the batch in flight.
+  kill_mpirun      SIGKILL of mpirun itself mid-batch (2 ranks, dp 2): no one is left to stop the
+                   ranks; each notices that its launcher is gone and stops by itself, exit code
+                   3 (read as their subreaper), every rank gone within 10 s.
+Each then resumes to the results of an uninterrupted run.
 Ends with "N passed, M failed"; exits 1 on any failure.
 """
+import ctypes
 import json
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +58,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "tests/data/tiny-bloom")
+TRAINED = os.path.join(ROOT, "tests/data/trained-bloom")
 LAMBADA = os.path.join(ROOT, "tests/data/lambada/lambada_test.jsonl")
 RUNNER, MPIEXEC = os.path.abspath(sys.argv[1]), sys.argv[2]
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
@@ -47,6 +67,7 @@ N = 1500            # passages
 N_POISON = 320      # short passages appended for error_one_rank (both DP groups get some)
 POISON = "zzpoison"
 END_WITHIN = 60     # seconds from the fault to the end of the job
+LONG_BATCH_S = 15   # seconds the long-batch cases' first batch takes
 FAILED = []
 PASSED = []
 
@@ -88,19 +109,41 @@ def kill_all(pids):
             pass
 
 
-class Job:
-    """mpirun -n RANKS RUNNER SPEC in a session of its own; `ranks` are its rank pids."""
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
-    def __init__(self, spec, n):
+
+class Job:
+    """mpirun -n RANKS RUNNER SPEC in a session of its own (n == 0: RUNNER SPEC alone, as from a
+    shell); `ranks` are its rank pids."""
+
+    def __init__(self, spec, n, env=None):
         self.log = open(spec + ".log", "w")
-        self.proc = subprocess.Popen([MPIEXEC, "--oversubscribe", "-n", str(n), RUNNER, spec],
-                                     env=ENV, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self.spec, self.n, self.ranks = spec, n, []
+        cmd = [RUNNER, spec] if n == 0 else [MPIEXEC, "--oversubscribe", "-n", str(n), RUNNER, spec]
+        self.proc = subprocess.Popen(cmd, env=env or ENV, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.spec, self.n, self.ranks = spec, n, [self.proc.pid] if n == 0 else []
         deadline = time.time() + 30
         while len(self.ranks) < n and time.time() < deadline and self.proc.poll() is None:
             self.ranks = children(self.proc.pid)
             time.sleep(0.05)
+
+    def wait_for_text(self, text, timeout=120):
+        """Until the job's output holds `text`; True when it does."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.output()
+            time.sleep(0.05)
+        return False
 
     def wait_mid_run(self, out, rows=48, timeout=120):
         """Until the results file holds `rows` finished rows (read while the job writes it: HDF5
@@ -136,17 +179,17 @@ class Job:
 
 # ---- inputs and results -----------------------------------------------------------------------
 
-def write_job(tmp, name, out, tp, dataset, tokenizer=None, resume=False):
+def write_job(tmp, name, out, tp, dataset, tokenizer=None, resume=False, model=TINY, max_tokens=1024):
     spec = os.path.join(tmp, name + ".yaml")
     with open(spec, "w") as f:
         f.write(f"""name: run
 model:
-  path: {TINY}
+  path: {model}
 {f'  tokenizer: {tokenizer}' + chr(10) if tokenizer else ''}dataset:
   path: {dataset}
 batch:
   size: 16
-  max_tokens: 1024
+  max_tokens: {max_tokens}
 parallelism:
   tp: {tp}
 output:
@@ -156,8 +199,9 @@ output:
 
 
 def run_to_end(spec, n):
-    p = subprocess.run([MPIEXEC, "--oversubscribe", "-n", str(n), RUNNER, spec], env=ENV,
-                       capture_output=True, text=True, timeout=600)
+    cmd = [RUNNER, spec] if n == 0 else [MPIEXEC, "--oversubscribe", "-n", str(n), RUNNER, spec]
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600,
+                       stdin=subprocess.DEVNULL)
     if p.returncode != 0:
         print(p.stdout[-3000:], p.stderr[-3000:])
     return p
@@ -204,6 +248,71 @@ class Fixture:
             for i in range(N_POISON):  # the shortest passages: planned into the last batches
                 dst.write(json.dumps({"text": f"{POISON} {i} word"}) + "\n")
         self.clean = {}
+        self.long_dataset = None
+        self.long_clean = None
+
+    def make_long_dataset(self, n_join):
+        """LAMBADA's first `n_join` passages joined into one, then 60 short ones."""
+        path = os.path.join(self.tmp, f"long-{n_join}.jsonl")
+        with open(LAMBADA) as src:
+            lines = src.read().splitlines()
+        with open(path, "w") as dst:
+            dst.write(json.dumps({"text": " ".join(json.loads(l)["text"] for l in lines[:n_join])}) + "\n")
+            for l in lines[100:160]:
+                dst.write(l + "\n")
+        return path
+
+    def probe_seconds(self, n_join):
+        """Seconds to evaluate the long passage of `n_join` joined passages, alone."""
+        probe = os.path.join(self.tmp, "probe-long.jsonl")
+        with open(self.make_long_dataset(n_join)) as f:
+            line = f.readline()
+        with open(probe, "w") as f:
+            f.write(line)
+        spec = write_job(self.tmp, "probe-long", os.path.join(self.tmp, "probe-long.h5"), 1, probe,
+                         model=TRAINED, max_tokens=2048)
+        with open(spec) as f:
+            text = f.read()
+        with open(spec, "w") as f:
+            f.write(text.replace("output:\n", "output:\n  overwrite: true\n"))
+        p = run_to_end(spec, 0)
+        m = re.search(r"evaluate ([\d.]+) s", p.stdout)
+        check(m is not None, f"the probe of {n_join} joined passages reports its time")
+        return max(float(m.group(1)), 0.01) if m else 0.01
+
+    def size_long_passage(self):
+        """Passages to join for a batch of about LONG_BATCH_S: probes double the length until one
+        takes a third of that, then the growth measured between the last two (between linear
+        and quadratic: attention's share grows with the length) extrapolates."""
+        n, t, k = 10, self.probe_seconds(10), 2.0
+        while t < LONG_BATCH_S / 3 and n < 640:
+            t2 = self.probe_seconds(2 * n)
+            k = min(max(math.log2(max(t2, 1e-3) / max(t, 1e-3)), 1.0), 2.0)  # time ~ length^k
+            n, t = 2 * n, t2
+        n_join = n if t >= LONG_BATCH_S else min(int(n * (LONG_BATCH_S / t) ** (1.0 / k)) + 1, 1280)
+        print(f"     long batch: {n} joined passages took {t:.2f} s: joining {n_join} for about "
+              f"{LONG_BATCH_S} s", flush=True)
+        return n_join
+
+    def long_job(self, name):
+        """A job whose first batch is one long passage alone (batches go longest first; max_tokens
+        2048 keeps it alone) that takes about LONG_BATCH_S on this machine and build: sized from
+        the time of a shorter one (attention, which dominates there, grows with the square of the
+        length), so that the bounds of the tests stay far below the batch whatever the CPU."""
+        if self.long_dataset is None:
+            n_join = self.size_long_passage()
+            self.long_dataset = self.make_long_dataset(n_join)
+        out = os.path.join(self.tmp, name + ".h5")
+        return write_job(self.tmp, name, out, 1, self.long_dataset, model=TRAINED, max_tokens=2048), out
+
+    def long_clean_run(self):
+        """Results of an uninterrupted run of the long-batch job (tp 1; dp changes no number)."""
+        if self.long_clean is None:
+            spec, out = self.long_job("clean-long")
+            p = run_to_end(spec, 0)
+            check(p.returncode == 0, "clean run of the long-batch job exits 0")
+            self.long_clean = predictions(out)
+        return self.long_clean
 
     def clean_run(self, tp):
         """Results of an uninterrupted run with this tp (dp does not change any number)."""
@@ -332,7 +441,140 @@ def case_disk_full(fx):
         subprocess.run(["umount", d])
 
 
-CASES = ["kill_rank", "kill_writer", "sigterm_ranks", "sigterm_mpirun", "error_one_rank", "disk_full"]
+def wait_gone(pids, timeout):
+    """Seconds until every pid is gone (zombies count as gone), or None after `timeout`."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if not any(alive(p) for p in pids):
+            return time.time() - t0
+        time.sleep(0.05)
+    return None
+
+
+def resume_to_clean(name, spec, out, n, clean):
+    """The file a fault left (readable, complete = 0) resumed to the uninterrupted run's results."""
+    state = file_state(out)
+    check(state is not None and state[0] == 0, f"{name}: file readable and marked incomplete ({state})")
+    with open(spec) as f:
+        text = f.read()
+    if "resume: true" not in text:
+        with open(spec, "w") as f:
+            f.write(text.replace("output:\n", "output:\n  resume: true\n"))
+    p = run_to_end(spec, n)
+    state = file_state(out)
+    total = len(clean["done"])
+    check(p.returncode == 0 and state == (1, total, total), f"{name}: resumed job exits 0, file complete ({state})")
+    if state and state[0] == 1:
+        check(same_results(predictions(out), clean), f"{name}: resumed results == uninterrupted run")
+
+
+def start_long(fx, name, n):
+    """The long-batch job started and inside its first batch (the long passage)."""
+    spec, out = fx.long_job(name)
+    job = Job(spec, n)
+    started = job.wait_for_text(" passages (")  # rank 0's line just before the first batch
+    check(started, f"{name}: the run started its first batch")
+    time.sleep(1.0)
+    return job, spec, out
+
+
+def case_sigint_twice(fx):
+    clean = fx.long_clean_run()
+    job, spec, out = start_long(fx, "sigint_twice", 0)
+    os.kill(job.proc.pid, signal.SIGINT)
+    t0 = time.time()
+    acked = job.wait_for_text("Ctrl-C again to stop now", timeout=2)
+    check(acked and job.proc.poll() is None,
+          f"sigint_twice: the first Ctrl-C is acknowledged at once ({time.time() - t0:.1f} s), the batch goes on")
+    os.kill(job.proc.pid, signal.SIGINT)
+    rc, took, left = job.wait(timeout=2)
+    check(rc == 3, f"sigint_twice: exit code 3 within 2 s of the second Ctrl-C (rc {rc}, {took:.1f} s)")
+    check("a second Ctrl-C: stopping now" in job.output(), "sigint_twice: says it stops now")
+    resume_to_clean("sigint_twice", spec, out, 0, clean)
+
+
+def case_sigterm_batch(fx):
+    clean = fx.long_clean_run()
+    job, spec, out = start_long(fx, "sigterm_batch", 2)
+    for p in job.ranks:  # as srun or the job step's cgroup does at the time limit
+        os.kill(p, signal.SIGTERM)
+    rc, took, left = job.wait(timeout=5)
+    check(rc == 3, f"sigterm_batch: the job ends within 5 s of SIGTERM, exit code 3 (rc {rc}, {took:.1f} s)")
+    check(not left, f"sigterm_batch: no rank left running ({len(left)} alive)")
+    check("the batch in flight did not end within 0.5 s: stopping now" in job.output(),
+          "sigterm_batch: says the batch in flight is abandoned")
+    resume_to_clean("sigterm_batch", spec, out, 2, clean)
+
+
+def set_child_subreaper(on):
+    """Orphaned descendants (ranks whose mpirun died) become this process's children, so that
+    their exit status can be read (prctl PR_SET_CHILD_SUBREAPER)."""
+    return ctypes.CDLL(None, use_errno=True).prctl(36, 1 if on else 0, 0, 0, 0) == 0
+
+
+def case_kill_mpirun(fx):
+    clean = fx.long_clean_run()
+    reaper = set_child_subreaper(True)
+    try:
+        job, spec, out = start_long(fx, "kill_mpirun", 2)
+        check(len(job.ranks) == 2, f"kill_mpirun: 2 ranks running ({len(job.ranks)})")
+        os.kill(job.proc.pid, signal.SIGKILL)
+        gone = wait_gone(job.ranks, 10)
+        check(gone is not None, f"kill_mpirun: every rank gone within 10 s of mpirun's SIGKILL "
+                                f"({'%.1f s' % gone if gone is not None else 'still running'})")
+        job.wait(timeout=1)
+        if reaper:
+            # Deliberately: exit code 3 (stopped, resumable), not a death by SIGHUP or SIGPIPE
+            # at the next write to the dead launcher.
+            how = []
+            for p in job.ranks:
+                try:
+                    _, status = os.waitpid(p, 0)
+                    how.append(f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
+                               else f"signal {os.WTERMSIG(status)}")
+                except ChildProcessError:
+                    how.append("not ours")
+            check(how == ["exit 3", "exit 3"], f"kill_mpirun: each rank stops by itself, exit code 3 ({how})")
+    finally:
+        set_child_subreaper(False)
+    resume_to_clean("kill_mpirun", spec, out, 2, clean)
+
+
+def stop_one_rank(fx, name, tp):
+    timeout = 4
+    out = os.path.join(fx.tmp, name + ".h5")
+    spec = write_job(fx.tmp, name, out, tp, fx.dataset)
+    job = Job(spec, 2, env=dict(ENV, BLOOM_COMM_TIMEOUT_S=str(timeout)))
+    check(len(job.ranks) == 2 and job.wait_mid_run(out), f"{name}: batches written before the fault")
+    waiter, victim = job.ranks
+    os.kill(victim, signal.SIGSTOP)
+    t_stop = time.time()
+    if tp == 2:  # rank 0 waits for its peer at its next all-reduce: it must sleep, not spin
+        time.sleep(1.0)
+        c0 = cpu_seconds(waiter)
+        time.sleep(2.0)
+        c1 = cpu_seconds(waiter)
+        busy = (c1 - c0) / 2.0 if c0 is not None and c1 is not None else None
+        check(busy is not None and busy < 0.3, f"{name}: rank 0 waits without spinning "
+                                               f"({'%.0f%%' % (100 * busy) if busy is not None else 'gone'} of a core)")
+    # The watchdog's time from the first wait (dp: after rank 0's own share), then the abort.
+    gone = wait_gone(job.ranks, timeout + 30)
+    check(gone is not None, f"{name}: every rank gone after the watchdog's {timeout} s "
+                            f"({'%.1f s after SIGSTOP' % (time.time() - t_stop) if gone is not None else 'still running'})")
+    rc, _, left = job.wait(timeout=5)
+    text = job.output()
+    check(rc not in (None, 0) and f"did not finish within {timeout} s (BLOOM_COMM_TIMEOUT_S): a peer "
+          "rank is dead or stuck" in text, f"{name}: non-zero exit (rc {rc}) with the watchdog's message")
+    resume_to_clean(name, spec, out, 2, fx.clean_run(tp))
+
+
+def case_stop_rank(fx):
+    stop_one_rank(fx, "stop_rank_tp2", 2)
+    stop_one_rank(fx, "stop_rank_dp2", 1)
+
+
+CASES = ["kill_rank", "kill_writer", "sigterm_ranks", "sigterm_mpirun", "error_one_rank", "disk_full",
+         "stop_rank", "sigint_twice", "sigterm_batch", "kill_mpirun"]
 
 if __name__ == "__main__":
     chosen = sys.argv[3:] or CASES

@@ -1,4 +1,5 @@
-// LAMBADA reader: FasterTransformer's split, and errors that name the file and line.
+// LAMBADA reader: FasterTransformer's split, errors that name the file and line, and a dataset
+// that can be read only once (a pipe, /dev/stdin), read twice by a run.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -75,6 +76,40 @@ TEST(Dataset, BadLinesNameTheLine) {
     FAIL() << "no error for a missing file";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/lambada.jsonl"), std::string::npos);
+  }
+}
+
+TEST(Dataset, TwoTextFieldsAreRefused) {
+  // nlohmann keeps only the last of two equal keys: the passage would be chosen silently.
+  EXPECT_NE(error_of("{\"text\": \"a b\"}\n{\"text\": \"c d\", \"text\": \"e f\"}\n")
+                .find(":2: the object has 2 \"text\" fields"), std::string::npos);
+  // A "text" inside another field is not the passage's.
+  const std::string p = write_temp("{\"meta\": {\"text\": 1}, \"text\": \"g h\"}\n");
+  EXPECT_EQ(read_lambada(p).at(0).target, " h");
+  std::remove(p.c_str());
+}
+
+TEST(Dataset, APipeIsReadOnceAndKept) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const std::string text = "{\"text\": \"a b\"}\n{\"text\": \"c d e\"}\n";
+  ASSERT_EQ(write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fds[1]);
+  const std::string path = "/dev/fd/" + std::to_string(fds[0]);
+  EXPECT_FALSE(is_regular_file(path));
+  const auto first = read_lambada(path, 1);  // preflight counts
+  const auto second = read_lambada(path);    // the run reads them all
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(second[1].target, " e");
+  ::close(fds[0]);
+  EXPECT_NE(error_of("").find("holds no passages"), std::string::npos);
+  EXPECT_TRUE(is_regular_file(std::string(BLOOM_SOURCE_DIR) + "/tests/data/lambada/lambada_test.jsonl"));
+  try {
+    read_lambada("/tmp");
+    FAIL() << "a directory was read as a dataset";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("'/tmp': it is a directory"), std::string::npos) << e.message();
   }
 }
 

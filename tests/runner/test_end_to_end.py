@@ -23,6 +23,11 @@ Cases:
               nothing on stdout when the job is bad; `runner --version` is the version it reports.
   log_prefix  every rank's log lines carry its own dp and tp once the layout is known: a rank
               of tp 2 x dp 2 that cannot open its tokenizer says so as "[r2 dp1 tp0]".
+  max_tokens  dataset.max_tokens: the passages HF's tokenizers makes longer are cut to their
+              last tokens (target kept), counted in the run attributes, scored as HF
+              transformers (float64) scores the cut sequence; a passage past 2048 tokens is
+              warned about; /dev/stdin as the dataset (read twice by a run) gives the rows of
+              the file itself.
 """
 import json
 import os
@@ -280,8 +285,12 @@ def case_validate(tmp):
     bad = job(tmp, "c", os.path.join(tmp, "c.h5"), extra="parallelism:\n  tp: 2\n  dp: 3\n")
     p = run(["validate", bad, "--world", "4"], check_rc=False)
     check(p.returncode != 0 and "parallelism.dp = 3" in p.stdout + p.stderr, "bad dp rejected")
-    p = run(["validate", job(tmp, "d", "/nonexistent/dir/out.h5")], check_rc=False)
-    check(p.returncode != 0 and "/nonexistent/dir" in p.stdout + p.stderr, "missing output folder rejected")
+    p = run(["validate", job(tmp, "d", os.path.join(tmp, "new", "dir", "out.h5"))], check_rc=False)
+    check(p.returncode == 0 and "(run creates the folder " + os.path.join(tmp, "new", "dir") + ")" in p.stdout
+          and not os.path.exists(os.path.join(tmp, "new")),
+          "a missing output folder is one run creates: named, not created by validate")
+    p = run(["validate", job(tmp, "f", os.path.join(bad, "out.h5"))], check_rc=False)
+    check(p.returncode == 1 and "is not a directory" in p.stderr, "an output folder under a file rejected")
     validate_json(tmp, good)
 
 
@@ -327,6 +336,67 @@ def case_log_prefix(tmp):
     check("[r2 dp1 tp0] [critical]" in out and "tok-2.json" in out,
           "rank 2 (tp 2 x dp 2) logs as [r2 dp1 tp0]: " + out.strip()[-300:])
     check("rank 2 on" in out, "the message names rank 2 as its origin")
+
+
+def case_max_tokens(tmp):
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import BloomForCausalLM
+    cap = 96  # about half of these 40 LAMBADA passages are longer (68-148 tiny-bloom tokens)
+    lines = open(LAMBADA).read().splitlines()
+    data = os.path.join(tmp, "d.jsonl")
+    with open(data, "w") as f:
+        f.write(json.dumps({"text": " ".join(json.loads(l)["text"] for l in lines[:30])}) + "\n")
+        f.write("\n".join(lines[:40]) + "\n")
+    whole = job(tmp, "whole", os.path.join(tmp, "whole.h5"), limit=41)
+    text = open(whole).read()
+    open(whole, "w").write(text.replace(LAMBADA, data))
+    p = run([whole])
+    check(p.returncode == 0 and "1 passage(s) are longer than the 2048 tokens BLOOM was trained on"
+          in p.stderr and "dataset.max_tokens: 2048" in p.stderr,
+          f"without a cut, the passage past 2048 tokens is warned about: {p.stderr.strip()[:300]}")
+    out = os.path.join(tmp, "cut.h5")
+    spec = job(tmp, "cut", out, limit=41)
+    text = open(spec).read().replace("  limit: 41\n", f"  limit: 41\n  max_tokens: {cap}\n")
+    open(spec, "w").write(text.replace(LAMBADA, data))
+    p = run([spec])
+    check(p.returncode == 0 and "BLOOM was trained on" not in p.stderr and
+          f"dataset.max_tokens {cap} cut the start of the context of" in p.stdout,
+          f"with the cut: no warning, the cut reported ({p.stdout.strip()[-300:]})")
+    tok = Tokenizer.from_file(os.path.join(TINY, "tokenizer.json"))
+    want = []  # (context ids kept, target ids) as the reference splits and cuts
+    for l in open(data).read().splitlines():
+        context, word = json.loads(l)["text"].rstrip("\n").rsplit(" ", 1)
+        c = tok.encode(context, add_special_tokens=False).ids
+        t = tok.encode(" " + word, add_special_tokens=False).ids
+        want.append((c[-max(1, cap - len(t)):] if len(c) + len(t) > cap else c, t, len(c) + len(t) > cap))
+    r = h5py.File(out, "r")["runs/cut"]
+    n_cut = sum(w[2] for w in want)
+    check(r.attrs["dataset_max_tokens"] == cap and r.attrs["n_passages_cut"] == n_cut and 5 <= n_cut <= 36,
+          f"run attributes: dataset_max_tokens {r.attrs['dataset_max_tokens']}, n_passages_cut "
+          f"{r.attrs['n_passages_cut']} (HF's tokenizer: {n_cut} passages over {cap} tokens)")
+    pred = predictions(out, "cut")
+    check(list(pred["context_len"]) == [len(w[0]) for w in want], "context_len: what was kept of each context")
+    model = BloomForCausalLM.from_pretrained(TINY, torch_dtype=torch.float64).eval()
+    err = 0.0
+    for i, (c, t, cut) in enumerate(want):
+        if not cut:
+            continue
+        ids = torch.tensor([c + t])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0], dim=-1)
+        lp = sum(float(logp[len(c) - 1 + j, t[j]]) for j in range(len(t)))
+        err = max(err, abs(lp - float(pred["target_logprob"][i])))
+    check(err < 1e-3, f"cut passages score as HF transformers scores the cut sequence (max |diff| {err:.2e})")
+    # /dev/stdin: one process reads it once and keeps it (the preflight count and the run).
+    out2 = os.path.join(tmp, "stdin.h5")
+    spec2 = os.path.join(tmp, "stdin.yaml")
+    open(spec2, "w").write(open(spec).read().replace(data, "/dev/stdin").replace(out, out2))
+    with open(data) as f:
+        p = subprocess.run([RUNNER, spec2], env=ENV, stdin=f, capture_output=True, text=True, timeout=600)
+    same = p.returncode == 0 and all(np.array_equal(predictions(out2, "cut")[k], pred[k])
+                                     for k in ("correct", "target_logprob", "context_len"))
+    check(same, f"dataset /dev/stdin gives the rows of the file (rc {p.returncode}: {p.stderr.strip()[-200:]})")
 
 
 if __name__ == "__main__":

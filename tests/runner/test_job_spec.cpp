@@ -1,8 +1,15 @@
 // Job files: defaults, sweeps, environment expansion, errors that say where, command-line
-// overrides (validated as the file is), and the resolved spec a results file records.
+// overrides (validated as the file is), the resolved spec a results file records, and job paths
+// that are not regular files (a directory, a FIFO: refused at once, never opened).
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include <yaml-cpp/yaml.h>
@@ -176,6 +183,67 @@ TEST(JobSpec, ResolvedSpecHasEveryKey) {
   const JobSpec again = parse_job_spec(j.runs[0].yaml, "spec");
   EXPECT_EQ(again.runs[0].yaml, j.runs[0].yaml);
   EXPECT_EQ(again.runs[0].dataset.path, cwd + "/d.jsonl");
+}
+
+TEST(JobSpec, GuardsOfOddInput) {
+  EXPECT_NE(error_of(std::string(kBase) + "load:\n  threads: 100000\n")
+                .find("load.threads must be <= 256, got 100000"), std::string::npos);
+  EXPECT_EQ(error_of(std::string(kBase) + "load:\n  threads: 256\n"), "");
+  // A second document would be dropped by a plain YAML::Load.
+  const std::string two = std::string(kBase) + "---\nname: other\n";
+  EXPECT_NE(error_of(two).find("job.yaml:9: the job file holds 2 YAML documents"), std::string::npos)
+      << error_of(two);
+  EXPECT_EQ(error_of(std::string(kBase) + "---\n"), "");  // a trailing empty document holds nothing
+  // Two sections of one name would be merged silently.
+  EXPECT_NE(error_of(std::string(kBase) + "dataset:\n  limit: 3\n")
+                .find("job.yaml:8:1: 'dataset' is given twice (first at line 4)"), std::string::npos)
+      << error_of(std::string(kBase) + "dataset:\n  limit: 3\n");
+  std::string dot = kBase;
+  dot.replace(0, 7, "name: .");
+  EXPECT_NE(error_of(dot).find("name must not be '.'"), std::string::npos) << error_of(dot);
+  std::string cut = kBase;
+  cut.replace(cut.find("  path: /d.jsonl\n"), 17, "  path: /d.jsonl\n  max_tokens: 1\n");
+  EXPECT_NE(error_of(cut).find("dataset.max_tokens must be 0 (no cut) or >= 2, got 1"),
+            std::string::npos) << error_of(cut);
+  cut.replace(cut.find("max_tokens: 1"), 13, "max_tokens: 1024");
+  EXPECT_EQ(parse_job_spec(cut, "job.yaml").runs[0].dataset.max_tokens, 1024);
+}
+
+// Run names are HDF5 group names: a swept path contributes its last component.
+TEST(JobSpec, SweptPathsNameRunsByTheirLastComponent) {
+  const JobSpec job = parse_job_spec(std::string(kBase) + "sweep:\n  model.path: [/a/bloom-560m/, /b/tiny]\n",
+                                     "job.yaml");
+  ASSERT_EQ(job.runs.size(), 2u);
+  EXPECT_EQ(job.runs[0].name, "path=bloom-560m");
+  EXPECT_EQ(job.runs[1].name, "path=tiny");
+  EXPECT_EQ(job.runs[0].model.path, "/a/bloom-560m/");
+  EXPECT_NE(error_of(std::string(kBase) + "sweep:\n  model.path: [/a/m, /b/m]\n")
+                .find("sweep gives two runs named 'path=m'"), std::string::npos);
+}
+
+TEST(JobSpec, JobPathsThatAreNotRegularFiles) {
+  char dir[] = "/tmp/bloom_jobspec_XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string d = dir, fifo = d + "/job.fifo", file = d + "/job.yaml";
+  EXPECT_EQ(job_file_problem(d + "/none.yaml"), "job file '" + d + "/none.yaml' does not exist");
+  EXPECT_EQ(job_file_problem(d), "job file '" + d + "' is a directory, not a YAML file");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  // Opening a FIFO with no writer would block forever: it must be refused without opening.
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    load_job_spec(fifo);
+    ADD_FAILURE() << "a FIFO was read as a job file";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("is a named pipe (FIFO), not a regular file"), std::string::npos)
+        << e.message();
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+  std::ofstream(file) << kBase;
+  EXPECT_EQ(job_file_problem(file), "");
+  EXPECT_EQ(load_job_spec(file).runs.size(), 1u);
+  std::remove(fifo.c_str());
+  std::remove(file.c_str());
+  rmdir(dir);
 }
 
 }  // namespace

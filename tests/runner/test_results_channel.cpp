@@ -2,13 +2,18 @@
 // and large batches), truncated or overlong messages refused; and under mpirun (2-4 ranks) every
 // group root's batches reaching rank 0 exactly once with their content, through ResultSender /
 // ResultReceiver as the driver uses them (poll between batches, then wait_one until every end
-// mark is in). Arrival order is not part of the contract (rows are written by index).
+// mark is in). Arrival order is not part of the contract (rows are written by index). And the
+// watchdog of both ends: a rank 0 that hears from no group, and a group whose rank 0 takes
+// nothing, give up after BLOOM_COMM_TIMEOUT_S with its message instead of waiting forever.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -132,6 +137,44 @@ TEST(ResultsChannel, EveryBatchReachesRankZeroOnce) {
       }
     }
   }
+  ASSERT_EQ(MPI_Barrier(MPI_COMM_WORLD), MPI_SUCCESS);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.message();
+  }
+  return "";
+}
+
+TEST(ResultsChannel, WaitsGiveUpAfterTheWatchdogTime) {
+  int me = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  MPI_Comm unsent, unread;  // nobody sends on the first, rank 0 reads nothing on the second
+  ASSERT_EQ(MPI_Comm_dup(MPI_COMM_WORLD, &unsent), MPI_SUCCESS);
+  ASSERT_EQ(MPI_Comm_dup(MPI_COMM_WORLD, &unread), MPI_SUCCESS);
+  setenv("BLOOM_COMM_TIMEOUT_S", "0.5", 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (me == 0) {
+    ResultReceiver inbox(unsent);
+    const std::string why = error_of([&] { inbox.wait_one([](const BatchResults*, bool) {}); });
+    EXPECT_NE(why.find("MPI wait for results of the other data-parallel groups of rank 0/"),
+              std::string::npos) << why;
+    EXPECT_NE(why.find("did not finish within 0.5 s (BLOOM_COMM_TIMEOUT_S)"), std::string::npos);
+  } else {
+    // A message far above the eager limit: it completes only once rank 0 receives it.
+    ResultSender outbox(unread);
+    outbox.send_batch(make_batch(me, 0, 2000, 600));
+    const std::string why = error_of([&] { outbox.send_end(); });
+    EXPECT_NE(why.find("MPI send of results to rank 0 of rank " + std::to_string(me)),
+              std::string::npos) << why;
+  }
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(took, 0.5);
+  EXPECT_LT(took, 5.0);  // the sender's destructor gives up on the lost send too
+  unsetenv("BLOOM_COMM_TIMEOUT_S");
   ASSERT_EQ(MPI_Barrier(MPI_COMM_WORLD), MPI_SUCCESS);
 }
 
