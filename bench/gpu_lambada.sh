@@ -11,7 +11,7 @@
 #           and at our four GEMM shapes (heuristic's first vs best candidate), copy bandwidth
 #  model    runner make-model --like bloom-7b1 --dtype fp16 (random weights)
 #  profile  bench_forward: one pass over all of LAMBADA with per-op timing against each op's
-#           floor, fp16 with the start-up GEMM tuning and without it, and FP8
+#           floor, fp16 with the start-up GEMM tuning and without it, and FP8 (PROFILES picks)
 #  ours     the runner on bench/lambada-7b1-h200.yaml: fp16, bf16, fp8 x (32k-token batches,
 #           batches of 16 passages)
 #  trained  the trained fixture (HF fp64: 2627/5153) on the GPU in fp16 and fp8
@@ -62,10 +62,13 @@ if has profile; then
       --passages 5153 --tokens "$TOKENS" --batch-size "$2" --max-tokens 32768 --repeat 1 \
       --profile "$3,${BW:-4.0}" 2>&1 | tee -a "$OUT/profile.txt" | grep -vE "^RESULT|^model|^load"
   }
-  prof fp16 4096 "${RATE:-700}"
-  prof fp16 4096 "${RATE:-700}" BLOOM_NO_TUNING=1 | grep -E "ours|total"
-  prof fp16 16 "${RATE:-700}"
-  prof fp8 4096 "${RATE8:-1300}"
+  # PROFILES: which passes, "dtype:batch.size[:notune]" separated by spaces.
+  for p in ${PROFILES:-fp16:4096 fp16:4096:notune fp16:16 fp8:4096}; do
+    IFS=: read -r dt bs nt <<<"$p"
+    rate=${RATE:-700}; [ "$dt" = fp8 ] && rate=${RATE8:-1300}
+    if [ -n "$nt" ]; then prof "$dt" "$bs" "$rate" BLOOM_NO_TUNING=1 | grep -E "ours|total"
+    else prof "$dt" "$bs" "$rate"; fi
+  done
 fi
 if has ours; then
   stamp "ours (runner)"
