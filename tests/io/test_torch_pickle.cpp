@@ -94,7 +94,7 @@ TEST(TorchPickle, AllowedGlobalsUsedOtherwiseAreRefused) {
 
 TEST(TorchPickle, MalformedPicklesNameTheByte) {
   EXPECT_NE(error_of([] { run("\x80\x02}"); }).find("ends before its STOP"), std::string::npos);
-  EXPECT_NE(error_of([] { run(std::string("\x80\x02X\xff\x00\x00\x00ab", 9)); })
+  EXPECT_NE(error_of([] { run(std::string("\x80\x02X\xff\x00\x00\x00" "ab", 9)); })
                 .find("byte 2: the pickle ends inside"),
             std::string::npos);
   EXPECT_NE(error_of([] { run("\x80\x02}S'x'\n."); }).find("opcode 0x53"), std::string::npos);
