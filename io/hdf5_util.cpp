@@ -225,6 +225,14 @@ Handle create_column(hid_t loc, const std::string& name, hid_t file_type, hsize_
   if (extensible || rows > 0) {
     hsize_t chunk[1] = {extensible ? kChunkRows : std::min(rows, kChunkRows)};
     H5Pset_chunk(dcpl.get(), 1, chunk);
+    // Every chunk carries a checksum: a damaged chunk fails to read instead of reading wrong.
+    // (HDF5 allows no filter on variable-length data: those columns rely on the row checksums
+    // of io/results_integrity.h.)
+    if (H5Tget_class(file_type) != H5T_VLEN)
+      BLOOM_H5_CHECK(H5Pset_fletcher32(dcpl.get()) >= 0, "cannot add a checksum to dataset '{}'", name);
+    // Fixed-size columns get their chunks at creation: row writes then change no metadata
+    // (no chunk index update), so a write cut short cannot leave the index half-updated.
+    if (!extensible) H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
   }
   if (H5Tget_class(file_type) != H5T_VLEN) {
     std::array<unsigned char, 16> zero{};
