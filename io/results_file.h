@@ -141,6 +141,7 @@ class ResultsFile {
  private:
   struct Unverified {};
   ResultsFile(const std::string& path, Unverified);  // ReadOnly, no child-process check (verify)
+  VerifySummary verify_contents(bool require_checksums) const;
   void open_existing(bool writable);
   void publish();  // the partial file becomes the file at path_
 

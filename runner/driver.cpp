@@ -20,11 +20,13 @@
 #include "io/checkpoint.h"
 #include "io/dataset.h"
 #include "io/tokenizer.h"
+#include "runner/agreement.h"
 #include "runner/evaluate.h"
 #include "runner/log.h"
 #include "runner/preflight.h"
 #include "runner/progress.h"
 #include "runner/results_channel.h"
+#include "runner/resume.h"
 #ifdef BLOOM_WITH_NCCL
 #include "core/comm_nccl.h"
 #endif
@@ -124,8 +126,10 @@ int64_t choose_max_tokens(const RunSpec& r, const Engine& e) {
   return std::min<int64_t>(fit, 32768);
 }
 
-io::RunAttributes base_attributes(const RunSpec& r, const Topology& t, int64_t max_tokens) {
+io::RunAttributes base_attributes(const RunSpec& r, const Topology& t, int64_t max_tokens,
+                                  const ResumeRecord& record) {
   io::RunAttributes a;
+  add_resume_record(record, a);
   a.model = r.model.path;
   a.dtype = r.model.dtype;
   a.backend = r.model.backend;
@@ -161,8 +165,8 @@ struct RunOutcome {
   bool stopped = false;
 };
 
-RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::ResultsFile* writer,
-                   const DriverOptions& opt) {
+RunOutcome run_one(const RunSpec& r, const ResumeRecord& record, Engine& e, const MpiSession& mpi,
+                   io::ResultsFile* writer, const DriverOptions& opt) {
   const auto wall0 = Clock::now();
   const int rank = mpi.world_rank();
   // Resume: rank 0 knows what is finished; everyone learns it.
@@ -196,15 +200,22 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
 
   std::vector<uint8_t> done(static_cast<size_t>(n), 0);
   if (writer) {
-    writer->begin_run(r.name, n, base_attributes(r, t, max_tokens));
+    // What is kept is checked against this job's passages before anything is written.
+    const ResumePlan plan = check_kept_rows(*writer, r, data, max_tokens);
+    writer->begin_run(r.name, n, base_attributes(r, t, max_tokens, record));
     done = writer->done_rows(r.name);
+    BLOOM_CHECK(std::count(done.begin(), done.end(), 1) == plan.kept,
+                "run {}: {} done rows after reopening, {} verified", r.name,
+                std::count(done.begin(), done.end(), 1), plan.kept);
   }
   BLOOM_MPI_CHECK(MPI_Bcast(done.data(), static_cast<int>(n), MPI_UINT8_T, 0, MPI_COMM_WORLD));
   const int64_t already = std::count(done.begin(), done.end(), 1);
   spdlog::info("run {}: {} passages ({} tokens, {} batches, <= {} sequences and <= {} tokens "
                "each), tp {} x dp {}, {} on {}{}", r.name, n, total_tokens, batches.size(),
                r.batch.size, max_tokens, t.tp, t.dp, r.model.dtype, r.model.backend,
-               already ? fmt::format(", resuming with {} passages done", already) : "");
+               already ? fmt::format(", resuming with {} passages kept (checksums, passages and "
+                                     "tokens verified), {} to compute", already, n - already)
+                       : "");
 
   // Workspace for the largest batch of this run.
   const WorkspaceLimits lim = workspace_limits(batches, data, e.weights->plan.vocab_local);
@@ -294,7 +305,7 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   }
   // Summary over every row of the run (rows finished before a resume included).
   const std::vector<io::PassageResult> all = writer->read_predictions(r.name);
-  io::RunAttributes a = base_attributes(r, t, max_tokens);
+  io::RunAttributes a = base_attributes(r, t, max_tokens, record);
   double logprob = 0.0;
   int64_t target_tokens = 0;
   for (const io::PassageResult& p : all) {
@@ -323,17 +334,23 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
 }  // namespace
 
 int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt) {
-  const RunSpec& first = job.runs.front();
+  std::vector<RunCheck> checks;
+  if (mpi.world_rank() == 0) checks = preflight(job, mpi.world_size());  // before the file exists
+  // Every rank's inputs, compared: the same on every rank from here on.
+  const std::vector<Fingerprints> inputs = agree_on_inputs(job, mpi);
+  std::vector<ResumeRecord> records;
+  for (size_t i = 0; i < job.runs.size(); ++i)
+    records.push_back(resume_record(job.runs[i], mpi.world_size(), inputs[i]));
   std::unique_ptr<io::ResultsFile> writer;
   if (mpi.world_rank() == 0) {
-    preflight(job, mpi.world_size());  // before the results file exists
-    writer = std::make_unique<io::ResultsFile>(first.output.path, output_mode(first),
-                                               opt.runner_version, job.source_text);
+    std::vector<int64_t> rows;
+    for (const RunCheck& c : checks) rows.push_back(c.n_passages);
+    writer = open_results_file(job, records, rows, mpi.world_size(), opt.runner_version);
   }
   BLOOM_MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
   Engine engine;
-  for (const RunSpec& r : job.runs) {
-    if (run_one(r, engine, mpi, writer.get(), opt).stopped) return 3;
+  for (size_t i = 0; i < job.runs.size(); ++i) {
+    if (run_one(job.runs[i], records[i], engine, mpi, writer.get(), opt).stopped) return 3;
   }
   if (writer) {
     writer->set_complete(true);

@@ -13,6 +13,7 @@
 #include "io/checkpoint.h"
 #include "io/dataset.h"
 #include "io/results_file.h"
+#include "runner/output_guard.h"
 #include "runner/topology.h"
 
 namespace bloom {
@@ -68,6 +69,7 @@ std::vector<RunCheck> preflight(const JobSpec& job, int world_size) {
     checks.push_back(c);
   }
   if (!job.runs.empty()) {
+    check_output_is_no_input(job);
     io::ResultsFile::check_openable(job.runs.front().output.path, output_mode(job.runs.front()));
   }
   return checks;

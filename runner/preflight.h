@@ -5,7 +5,7 @@
 // model.path is a folder; its config.json; the layout (tp, dp) against the ranks and the heads;
 // the checkpoint's headers (no weights read); model.tokenizer can be opened; the dataset (read
 // whole: milliseconds for LAMBADA) has a passage for every data-parallel group. Then, once for
-// the job: the results file can be created (its folder exists, is a folder and is writable; an
+// the job: the results file is none of the job's inputs (runner/output_guard.h) and can be created (its folder exists, is a folder and is writable; an
 // existing file needs output.resume or output.overwrite).
 #pragma once
 
