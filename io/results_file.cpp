@@ -305,7 +305,7 @@ ResultsFile::~ResultsFile() {
       std::filesystem::remove(open_path_, ec);
     }
   }
-  if (reserved_) storage::release_reservation(open_path_);
+  if (reserved_bytes_ > 0) storage::release_reservation(open_path_);
   lock_.release();
 }
 
@@ -317,10 +317,22 @@ void ResultsFile::publish() {
   published_ = true;
 }
 
+void ResultsFile::check_space(const std::string& path, const std::vector<int64_t>& rows_per_run,
+                              int64_t ranks) {
+  storage::check_space(path, storage::estimate_bytes(rows_per_run, ranks));
+}
+
 void ResultsFile::reserve_space(const std::vector<int64_t>& rows_per_run, int64_t ranks) {
   check_writable(mode_, path_, "reserve space");
-  storage::reserve(open_path_, path_, storage::estimate_bytes(rows_per_run, ranks));
-  reserved_ = true;
+  reserved_bytes_ = storage::estimate_bytes(rows_per_run, ranks);
+  storage::reserve(open_path_, path_, reserved_bytes_);
+}
+
+void ResultsFile::flush() {
+  flush_file(file_, path_);
+  // HDF5 truncates the file to its allocation when that shrinks, and a truncate gives back the
+  // blocks reserved past the end: take them again at once, before another job can.
+  if (reserved_bytes_ > 0) storage::renew(open_path_, reserved_bytes_);
 }
 
 void ResultsFile::begin_run(const std::string& name, int64_t n_examples, const RunAttributes& attrs) {
@@ -350,7 +362,7 @@ void ResultsFile::begin_run(const std::string& name, int64_t n_examples, const R
   Handle run = h5::open_group(runs.get(), name);
   run_attributes::write(run.get(), attrs, n_examples, /*complete=*/false);
   integrity::seal_attributes(run.get());
-  flush_file(file_, path_);
+  flush();
 }
 
 bool ResultsFile::run_complete(const std::string& name) const {
@@ -422,9 +434,9 @@ void ResultsFile::write_predictions(const std::string& name, const std::vector<i
   h5::write_vlen_column(column("predicted_ids").get(), points, predicted_ids);
   h5::write_column(column(integrity::kRowChecksum).get(), points, checksum);
   // Only once the data is in: a crash before this flush leaves these rows not done.
-  flush_file(file_, path_);
+  flush();
   h5::write_column(done.get(), points, ones);
-  flush_file(file_, path_);
+  flush();
   if (!rows.empty()) publish();  // a finished batch: the file is worth resuming from now on
 }
 
@@ -451,7 +463,7 @@ void ResultsFile::append_timings(const std::string& name, const std::vector<Batc
   append("comm_seconds", [](const BatchTiming& t) { return t.comm_seconds; });
   append("wait_seconds", [](const BatchTiming& t) { return t.wait_seconds; });
   append("start_seconds", [](const BatchTiming& t) { return t.start_seconds; });
-  flush_file(file_, path_);
+  flush();
 }
 
 void ResultsFile::finish_run(const std::string& name, const RunAttributes& final_attrs) {
@@ -474,7 +486,7 @@ void ResultsFile::finish_run(const std::string& name, const RunAttributes& final
   for (const auto& [key, value] : final_attrs.extra_numbers) finite(key.c_str(), value);
   run_attributes::write(run.get(), final_attrs, n_examples, /*complete=*/true);
   integrity::seal_attributes(run.get());
-  flush_file(file_, path_);
+  flush();
   publish();
 }
 
@@ -482,7 +494,7 @@ void ResultsFile::set_complete(bool complete) {
   check_writable(mode_, path_, "mark the job complete");
   h5::write_attribute(file_, "complete", uint8_t{complete});
   integrity::seal_attributes(file_);
-  flush_file(file_, path_);
+  flush();
   if (complete) publish();
 }
 

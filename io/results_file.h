@@ -104,6 +104,10 @@ class ResultsFile {
   /// `require_checksums`: a file written without checksums is refused rather than read as is.
   static VerifySummary verify(const std::string& path, bool require_checksums);
 
+  /// Before a writer is made: throws when the file-size limit or the free space of `path`'s
+  /// file system is smaller than a file of these runs can take (see reserve_space).
+  static void check_space(const std::string& path, const std::vector<int64_t>& rows_per_run,
+                          int64_t ranks);
   /// Reserves the disk space the job's file can need (runs of these row counts, written by
   /// `ranks` ranks); throws naming the space needed and free when it is not there.
   void reserve_space(const std::vector<int64_t>& rows_per_run, int64_t ranks);
@@ -144,6 +148,7 @@ class ResultsFile {
   VerifySummary verify_contents(bool require_checksums) const;
   void open_existing(bool writable);
   void publish();  // the partial file becomes the file at path_
+  void flush();    // H5Fflush, then the reservation renewed
 
   std::string path_;
   OpenMode mode_;
@@ -151,7 +156,7 @@ class ResultsFile {
   WriterLock lock_;
   std::string open_path_;   // where the HDF5 file is: path_, or its partial file until published
   bool published_ = true;
-  bool reserved_ = false;
+  uint64_t reserved_bytes_ = 0;  // disk space held for the file (reserve_space)
   int uncaught_at_open_ = 0;  // std::uncaught_exceptions() when constructed
 };
 

@@ -26,6 +26,21 @@ uint64_t free_bytes(const std::string& file) {
   return static_cast<uint64_t>(s.f_bavail) * s.f_frsize;
 }
 
+std::string folder_of(const std::string& path) {
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+void check_file_size_limit(const std::string& results_path, uint64_t bytes) {
+  struct rlimit limit{};
+  if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    BLOOM_CHECK(static_cast<uint64_t>(limit.rlim_cur) >= bytes,
+                "results file '{}' needs up to {} but the file-size limit (ulimit -f) is {}: "
+                "raise the limit or write elsewhere (nothing was evaluated)", results_path,
+                megabytes(bytes), megabytes(static_cast<uint64_t>(limit.rlim_cur)));
+  }
+}
+
 }  // namespace
 
 std::string staging_path(const std::string& path) { return path + ".partial"; }
@@ -46,14 +61,21 @@ uint64_t estimate_bytes(const std::vector<int64_t>& rows_per_run, int64_t ranks)
   return bytes;
 }
 
+void check_space(const std::string& results_path, uint64_t bytes) {
+  check_file_size_limit(results_path, bytes);
+  std::error_code ec;
+  const uint64_t existing = std::filesystem::exists(results_path, ec)
+                                ? static_cast<uint64_t>(std::filesystem::file_size(results_path, ec))
+                                : 0;
+  const uint64_t avail = free_bytes(folder_of(results_path));
+  BLOOM_CHECK(avail == UINT64_MAX || avail + existing >= bytes,
+              "results file '{}' needs up to {} of disk space but '{}' has {} free (No space left "
+              "on device): free space or write elsewhere (nothing was evaluated)", results_path,
+              megabytes(bytes), folder_of(results_path), megabytes(avail));
+}
+
 void reserve(const std::string& file, const std::string& results_path, uint64_t bytes) {
-  struct rlimit limit{};
-  if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-    BLOOM_CHECK(static_cast<uint64_t>(limit.rlim_cur) >= bytes,
-                "results file '{}' needs up to {} but the file-size limit (ulimit -f) is {}: "
-                "raise the limit or write elsewhere (nothing was evaluated)", results_path,
-                megabytes(bytes), megabytes(static_cast<uint64_t>(limit.rlim_cur)));
-  }
+  check_file_size_limit(results_path, bytes);
   const int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
   BLOOM_CHECK(fd >= 0, "cannot open results file '{}' to reserve space: {}", results_path,
               std::strerror(errno));
@@ -61,18 +83,25 @@ void reserve(const std::string& file, const std::string& results_path, uint64_t 
   const int err = rc == 0 ? 0 : errno;
   close(fd);
   if (err == 0) return;
-  const std::string dir = std::filesystem::path(results_path).parent_path().string();
+  const std::string dir = folder_of(results_path);
   BLOOM_CHECK(err == EOPNOTSUPP || err == ENOSYS,
               "results file '{}' needs up to {} of disk space, which cannot be reserved: {} "
               "({} free in '{}'): free space or write elsewhere (nothing was evaluated)",
-              results_path, megabytes(bytes), std::strerror(err), megabytes(free_bytes(file)),
-              dir.empty() ? "." : dir);
+              results_path, megabytes(bytes), std::strerror(err), megabytes(free_bytes(file)), dir);
   // No fallocate here (some network file systems): at least the space must be free now.
   const uint64_t avail = free_bytes(file);
   BLOOM_CHECK(avail >= bytes,
               "results file '{}' needs up to {} of disk space but '{}' has {} free: free space "
-              "or write elsewhere (nothing was evaluated)", results_path, megabytes(bytes),
-              dir.empty() ? "." : dir, megabytes(avail));
+              "or write elsewhere (nothing was evaluated)", results_path, megabytes(bytes), dir,
+              megabytes(avail));
+}
+
+bool renew(const std::string& file, uint64_t bytes) {
+  const int fd = open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) == 0;
+  close(fd);
+  return ok;
 }
 
 void release_reservation(const std::string& file) {

@@ -140,6 +140,7 @@ std::unique_ptr<io::ResultsFile> open_results_file(const JobSpec& job,
   const std::string& path = first.output.path;
   const io::OpenMode mode = output_mode(first);
   io::WriterLock lock = io::WriterLock::acquire(path);
+  io::ResultsFile::check_space(path, rows_per_run, world_size);  // before anything is created
   std::error_code ec;
   if (mode == io::OpenMode::Resume && std::filesystem::exists(path, ec)) {
     const io::ResultsFile view(path, io::OpenMode::ReadOnly, "", "");

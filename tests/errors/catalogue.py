@@ -794,7 +794,7 @@ def disk_full(ctx):
       "the start, and one that fills up later (other jobs) cannot cut a write short.",
       "Free space (or write to a larger file system), then rerun: the job starts afresh (or "
       "continues, with output.resume: true, a file that holds finished batches).",
-      pattern=r"results file '[^']+' needs up to [\d.]+ MB of disk space, which cannot be reserved")
+      pattern=r"results file '[^']+' needs up to [\d.]+ MB of disk space but '[^']+' has [\d.]+ MB free")
 def _(ctx):
     return disk_full(ctx)
 
