@@ -189,8 +189,12 @@ double verify_timeout(const std::string& path) {
 }
 
 void verify_isolated(const std::string& path, bool require_checksums) {
+  // Reading a results file takes a few times its size; a damaged one may ask for far more.
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  const uint64_t memory = (uint64_t{2} << 30) + 16 * static_cast<uint64_t>(ec ? 0 : size);
   integrity::run_isolated(path, [&] { ResultsFile::verify(path, require_checksums); },
-                          verify_timeout(path));
+                          verify_timeout(path), memory);
 }
 
 void init_hdf5() {

@@ -45,9 +45,11 @@ void seal_attributes(hid_t obj);
 /// a checksum: returns false, or throws when `required`.
 bool check_attributes(hid_t obj, const std::string& what, const std::string& path, bool required);
 
-/// Runs `body` in a child process (fork) and waits up to `timeout_seconds`. A bloom::Error in
-/// the child is rethrown here with its message; a crash, any other exception or the timeout
-/// throws "'<path>' is damaged: ...". Used for reads of files HDF5 might not survive.
-void run_isolated(const std::string& path, const std::function<void()>& body, double timeout_seconds);
+/// Runs `body` in a child process (fork) with at most `memory_limit` bytes of address space (0:
+/// no limit) and waits up to `timeout_seconds`. A bloom::Error in the child is rethrown here
+/// with its message; a crash, any other exception or the timeout throws "'<path>' is damaged:
+/// ...". Used for reads of files HDF5 might not survive.
+void run_isolated(const std::string& path, const std::function<void()>& body, double timeout_seconds,
+                  uint64_t memory_limit = 0);
 
 }  // namespace bloom::io::integrity
