@@ -121,7 +121,15 @@ void run_isolated(const std::string& path, const std::function<void()>& body, do
     close(pipe_fds[0]);
     // A damaged length can make HDF5 allocate (and clear) gigabytes: a limit turns that into a
     // quick failure. (Not under AddressSanitizer, which reserves terabytes of address space.)
-#if !defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BLOOM_UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define BLOOM_UNDER_ASAN 1
+#endif
+#ifndef BLOOM_UNDER_ASAN
     if (memory_limit > 0) {
       struct rlimit limit{memory_limit, memory_limit};
       setrlimit(RLIMIT_AS, &limit);

@@ -48,15 +48,15 @@ std::string staging_path(const std::string& path) { return path + ".partial"; }
 uint64_t estimate_bytes(const std::vector<int64_t>& rows_per_run, int64_t ranks) {
   // Measured with tiny-bloom on LAMBADA (1.10.8, 1.8 format): ~130 bytes per prediction row
   // (fixed columns, sequence references, their two global-heap objects) and 80 bytes per timing
-  // row, timings allocated in chunks of 4096 rows. Rows are counted at 4x, targets of many tokens
+  // row, timings allocated in chunks of 256 rows. Rows are counted at 4x, targets of many tokens
   // included; every resume adds attributes of a few KB (the margin).
-  constexpr uint64_t kFile = 512 << 10, kRun = 128 << 10, kRow = 512, kTimingChunk = 4096 * 80;
+  constexpr uint64_t kFile = 512 << 10, kRun = 128 << 10, kRow = 512, kTimingChunk = 256 * 80;
   uint64_t bytes = kFile;
   for (int64_t rows : rows_per_run) {
     const uint64_t timing_rows = static_cast<uint64_t>(std::max<int64_t>(rows, 1)) *
                                  static_cast<uint64_t>(std::max<int64_t>(ranks, 1));
     bytes += kRun + static_cast<uint64_t>(std::max<int64_t>(rows, 0)) * kRow +
-             (timing_rows + 4095) / 4096 * kTimingChunk;
+             (timing_rows + 255) / 256 * kTimingChunk;
   }
   return bytes;
 }
