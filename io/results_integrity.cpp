@@ -105,6 +105,18 @@ bool check_attributes(hid_t obj, const std::string& what, const std::string& pat
   return true;
 }
 
+bool memory_limit_applies() {
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return false;
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+  return false;
+#endif
+  return true;
+}
+
 void run_isolated(const std::string& path, const std::function<void()>& body, double timeout_seconds,
                   uint64_t memory_limit) {
   int pipe_fds[2];
@@ -121,20 +133,10 @@ void run_isolated(const std::string& path, const std::function<void()>& body, do
     close(pipe_fds[0]);
     // A damaged length can make HDF5 allocate (and clear) gigabytes: a limit turns that into a
     // quick failure. (Not under AddressSanitizer, which reserves terabytes of address space.)
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BLOOM_UNDER_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define BLOOM_UNDER_ASAN 1
-#endif
-#ifndef BLOOM_UNDER_ASAN
-    if (memory_limit > 0) {
+    if (memory_limit > 0 && memory_limit_applies()) {
       struct rlimit limit{memory_limit, memory_limit};
       setrlimit(RLIMIT_AS, &limit);
     }
-#endif
     // A crash here is an answer, reported by the parent: no handler (Open MPI installs one that
     // prints a backtrace) may make it look like the runner crashed.
     for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) signal(sig, SIG_DFL);

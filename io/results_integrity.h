@@ -51,5 +51,8 @@ bool check_attributes(hid_t obj, const std::string& what, const std::string& pat
 /// ...". Used for reads of files HDF5 might not survive.
 void run_isolated(const std::string& path, const std::function<void()>& body, double timeout_seconds,
                   uint64_t memory_limit = 0);
+/// False in AddressSanitizer builds, whose shadow memory needs terabytes of address space: there
+/// run_isolated sets no memory limit.
+bool memory_limit_applies();
 
 }  // namespace bloom::io::integrity

@@ -15,9 +15,9 @@ namespace bloom {
 namespace {
 
 // The settings rows depend on, compared on resume, in the order messages list them.
-const char* const kCompared[] = {"model.dtype",    "model.backend",     "method",
-                                 "dataset.limit",  "batch.size",        "batch.max_tokens",
-                                 "parallelism.tp", "parallelism.dp"};
+// (parallelism.dp is recorded, not compared: the batches are the same whatever their dealing.)
+const char* const kCompared[] = {"model.dtype", "model.backend",    "method",        "dataset.limit",
+                                 "batch.size",  "batch.max_tokens", "parallelism.tp"};
 const char* const kResolvedSpec = "resolved_spec";
 
 // Each fingerprint, the setting that names its input, and what a message calls it.

@@ -6,9 +6,10 @@
 // difference, before the file is changed; then, after tokenizing, it checks every finished row
 // it keeps against the passage it stands for, and says what it keeps and what it recomputes.
 // Compared: model.dtype, model.backend, method, dataset.limit, batch.size, batch.max_tokens (the
-// tokens per batch in use), parallelism.tp and .dp, and the four fingerprints. Not compared: the
-// paths of the inputs (a moved or copied input with the same bytes gives the same results),
-// output.*, load.threads.
+// tokens per batch in use), parallelism.tp, and the four fingerprints. Recorded, not compared:
+// the paths of the inputs (a moved or copied input with the same bytes gives the same results)
+// and parallelism.dp (groups compute the same batches whatever their number: a job preempted
+// on 4 nodes may resume on 2). Neither: output.*, load.threads.
 #pragma once
 
 #include <cstdint>

@@ -766,8 +766,9 @@ def _(ctx):
 @case(OUT, "resume with other settings", "cannot resume results file",
       "The file's runs were computed with other settings than this job (here dataset.limit 4, the "
       "job says 8). Every run of the job the file holds, complete ones too, is compared: "
-      "model.dtype, model.backend, method, dataset.limit, batch.size, batch.max_tokens, "
-      "parallelism.tp and .dp. The message names each difference; the file is not touched.",
+      "model.dtype, model.backend, method, dataset.limit, batch.size, batch.max_tokens and "
+      "parallelism.tp (not dp: the batches are the same). The message names each difference; the "
+      "file is not touched.",
       "Resume with the job that wrote the file, or use another output.path / output.overwrite.",
       output="untouched", pattern=r"run 'catalogue' \(complete\): dataset\.limit \(file: 4, job: 8\)")
 def _(ctx):

@@ -94,6 +94,10 @@ TEST_F(ResumeTest, SameSettingsAndBytesResume) {
   check(parse_job_spec("name: j\nmodel:\n  path: /copy/of/a\ndataset:\n  path: /copy/d.jsonl\n"
                        "output:\n  path: " + out_ + "\n  resume: true\nload:\n  threads: 9\n", "job.yaml"),
         prints());
+  // Another number of ranks: dp 2 instead of 1, the same batches.
+  const JobSpec j = job();
+  const io::ResultsFile view(out_, io::OpenMode::ReadOnly, "", "");
+  check_resume(view, j, {resume_record(j.runs[0], 2, prints())});
 }
 
 TEST_F(ResumeTest, EveryDifferenceIsNamed) {
