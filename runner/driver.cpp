@@ -336,6 +336,11 @@ RunOutcome run_one(const RunSpec& r, const ResumeRecord& record, Engine& e, cons
 int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt) {
   std::vector<RunCheck> checks;
   if (mpi.world_rank() == 0) checks = preflight(job, mpi.world_size());  // before the file exists
+  // Logs carry the first run's place in the layout from here (a rank that cannot read its
+  // inputs says so as "[r2 dp1 tp0]"); prepare_engine sets it again for each layout.
+  const int tp0 = static_cast<int>(job.runs.front().parallelism.tp);
+  if (tp0 > 0 && mpi.world_size() % tp0 == 0)
+    set_log_layout(mpi.world_rank(), mpi.world_rank() / tp0, mpi.world_rank() % tp0);
   // Every rank's inputs, compared: the same on every rank from here on.
   const std::vector<Fingerprints> inputs = agree_on_inputs(job, mpi);
   std::vector<ResumeRecord> records;
