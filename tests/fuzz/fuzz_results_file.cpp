@@ -1,10 +1,11 @@
 // libFuzzer target: results files (io/results_file.h), read the way the runner reads one it did
 // not just write. The input is the file. First the verification the runner runs before it
-// trusts a file (ResultsFile::verify in a child process, with a short time limit here: HDF5 1.10
+// trusts a file (ResultsFile::verify in a child process, with a time limit of 1 s here: HDF5 1.10
 // crashes or loops on some damaged structures, which must come back as a "damaged" bloom::Error);
 // then, for a file that passed, verify again and every reader in this process, under the
-// fuzzer's coverage and sanitizers. Properties: nothing but bloom::Error escapes; a file that verifies reads without
-// error, with as many prediction rows and done flags as n_examples, done flags 0 or 1.
+// fuzzer's coverage and sanitizers. Properties: nothing but bloom::Error escapes; a file that
+// verifies reads without error, with as many prediction rows and done flags as n_examples, done
+// flags 0 or 1.
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -83,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           __sanitizer_set_death_callback(nullptr);
           bloom::io::ResultsFile::verify(path, /*require_checksums=*/false);
         },
-        5.0, uint64_t{1} << 31);
+        1.0, uint64_t{1} << 31);  // intact files read in milliseconds
     verified = true;
   });
   if (!verified) return 0;
