@@ -220,9 +220,24 @@ std::vector<RowScore> bloom_score(const BloomWeights& w, const PackedBatch& batc
       const float* s = &host[static_cast<size_t>((q * R + r) * 4)];
       sum += static_cast<double>(s[1]) * std::exp(static_cast<double>(s[0]) - mx);
     }
-    BLOOM_CHECK(std::isfinite(target), "target token {} of row {} is outside the vocab",
-                batch.targets[static_cast<size_t>(r)], r);
-    out[static_cast<size_t>(r)] = {target - mx - std::log(sum), arg};
+    const int32_t target_id = batch.targets[static_cast<size_t>(r)];
+    BLOOM_CHECK(target_id >= 0 && target_id < w.config.vocab,
+                "target token {} of row {} is outside the model's vocab of {}", target_id, r,
+                w.config.vocab);
+    // NaN or Inf anywhere in the weights or activations reaches these statistics: say so here,
+    // where it is seen, rather than write a NaN log-probability (or a verdict taken from NaN).
+    const double logprob = target - mx - std::log(sum);
+    if (!std::isfinite(logprob) || !std::isfinite(mx) || arg < 0) {
+      const int32_t pos = batch.rows[static_cast<size_t>(r)];
+      const auto seq = std::upper_bound(batch.cu_seqlens.begin(), batch.cu_seqlens.end(), pos) -
+                       batch.cu_seqlens.begin() - 1;
+      BLOOM_FAIL("non-finite scores for scored row {} of the batch (sequence {}, token {}, target "
+                 "token {}): max logit {}, sum of exp {}, target logit {}: the model's weights or "
+                 "activations hold NaN or Inf (a damaged checkpoint, or an overflow of the compute "
+                 "dtype)", r, seq, pos - batch.cu_seqlens[static_cast<size_t>(seq)], target_id, mx,
+                 sum, target);
+    }
+    out[static_cast<size_t>(r)] = {logprob, arg};
   }
   return out;
 }

@@ -111,7 +111,9 @@ std::vector<std::string> attribute_names(hid_t obj);
 H5T_class_t attribute_class(hid_t obj, const std::string& name);
 
 /// 1-D chunked dataset of `rows` rows; `extensible` makes the maximum size unlimited. Numeric
-/// columns get an explicit fill value of 0, so unwritten rows read as 0.
+/// columns get an explicit fill value of 0, so unwritten rows read as 0. Chunks of fixed-size
+/// types carry HDF5's Fletcher32 checksum (a damaged chunk fails to read; HDF5 filters no
+/// variable-length data); fixed-size columns are allocated whole at creation.
 Handle create_column(hid_t loc, const std::string& name, hid_t file_type, hsize_t rows,
                      bool extensible);
 hsize_t column_rows(hid_t dset);

@@ -1,18 +1,27 @@
-// ResultsFile: the "bloom-eval/2" HDF5 layout (io/RESULTS.md) on top of io/hdf5_util.
-// Files use the HDF5 1.8 format (readable by HDF5 >= 1.8, h5py, pandas via h5py) with link
-// creation order tracked on /runs so runs list in job order. Crash safety: every write call ends
-// with H5Fflush; prediction data is written before its `done` flags; a timings append torn by a
-// crash (columns of different lengths) is trimmed when the run is reopened for resume.
+// ResultsFile: the "bloom-eval/2" HDF5 layout (io/RESULTS.md) on top of io/hdf5_util; opening
+// (lock, verification, partial file) and writing here, reading in results_read.cpp, verify() in
+// results_verify.cpp. Files use the HDF5 1.8 format (readable by HDF5 >= 1.8, h5py, pandas via
+// h5py) with link creation order tracked on /runs so runs list in job order. Crash safety: every
+// write call ends with H5Fflush; prediction data (and its checksums) is written before its
+// `done` flags; a timings append torn by a crash (columns of different lengths) is trimmed when
+// the run is reopened for resume.
 #include "io/results_file.h"
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <exception>
 #include <filesystem>
 #include <limits>
 
 #include "io/hdf5_util.h"
+#include "io/results_integrity.h"
+#include "io/results_layout.h"
+#include "io/results_storage.h"
 #include "io/run_attributes.h"
 
 namespace bloom::io {
@@ -50,6 +59,7 @@ hid_t create_file(const std::string& path, bool truncate, const std::string& run
   h5::write_attribute(file.get(), "job_spec", job_spec);
   h5::write_attribute(file.get(), "created", utc_now());
   h5::write_attribute(file.get(), "complete", uint8_t{0});
+  integrity::seal_attributes(file.get());
   h5::create_group(file.get(), "runs", /*track_order=*/true);
   return file.release();
 }
@@ -68,10 +78,7 @@ hid_t open_file(const std::string& path, bool writable, int* schema_version) {
               "'{}' is an HDF5 file but not a bloom-eval results file: it has no root attribute 'schema'",
               path);
   std::string schema = h5::read_string_attribute(file.get(), "schema");
-  BLOOM_CHECK(schema != kResultsSchemaV1 || !writable,
-              "results file '{}' was written by an older runner (schema {}): it can be read (runner "
-              "report) but not continued; start afresh with output.overwrite or another output.path",
-              path, schema);
+  if (writable) ResultsFile::check_continuable(path, schema == kResultsSchema ? 2 : 1);
   BLOOM_CHECK(schema == kResultsSchema || schema == kResultsSchemaV1,
               "results file '{}' has schema '{}', this runner reads {} and {} and writes {}", path,
               schema, kResultsSchema, kResultsSchemaV1, kResultsSchema);
@@ -80,17 +87,16 @@ hid_t open_file(const std::string& path, bool writable, int* schema_version) {
   return file.release();
 }
 
-void check_run_name(const std::string& name) {
-  BLOOM_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos,
-              "run name '{}' cannot name an HDF5 group (it must be non-empty, without '/')", name);
+}  // namespace
+
+void ResultsFile::check_continuable(const std::string& path, int schema_version) {
+  BLOOM_CHECK(schema_version != 1,
+              "results file '{}' was written by an older runner (schema {}): it can be read (runner "
+              "report) but not continued; start afresh with output.overwrite or another output.path",
+              path, kResultsSchemaV1);
 }
 
-Handle open_run(hid_t file, const std::string& path, const std::string& name) {
-  check_run_name(name);
-  Handle runs = h5::open_group(file, "runs");
-  BLOOM_CHECK(h5::has_link(runs.get(), name), "results file '{}' has no run '{}'", path, name);
-  return h5::open_group(runs.get(), name);
-}
+namespace {
 
 void check_writable(OpenMode mode, const std::string& path, const char* what) {
   BLOOM_CHECK(mode != OpenMode::ReadOnly, "results file '{}' was opened read-only: cannot {}", path, what);
@@ -126,6 +132,7 @@ void create_run(hid_t runs, const std::string& name, int64_t n_examples) {
   Handle sequence = h5::vlen_int32_type(true);
   h5::create_column(predictions.get(), "target_ids", sequence.get(), rows, false);
   h5::create_column(predictions.get(), "predicted_ids", sequence.get(), rows, false);
+  h5::create_column(predictions.get(), integrity::kRowChecksum, h5::TypeOf<int64_t>::file(), rows, false);
   h5::create_column(predictions.get(), "done", h5::TypeOf<uint8_t>::file(), rows, false);
   Handle timings = h5::create_group(run.get(), "timings");
   for (const Column& column : kTimingColumns) {
@@ -187,9 +194,26 @@ void ResultsFile::check_openable(const std::string& path, OpenMode mode) {
   }
 }
 
-ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::string& runner_version,
-                             const std::string& job_spec_text)
-    : path_(path), mode_(mode) {
+namespace {
+
+// HDF5 and a damaged file: a child process reads it first (integrity::run_isolated). Its time
+// limit: a minute, and a second for each 20 MB (verification reads the whole file).
+double verify_timeout(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  return 60.0 + (ec ? 0.0 : static_cast<double>(size) / 20e6);
+}
+
+void verify_isolated(const std::string& path, bool require_checksums) {
+  // Reading a results file takes a few times its size; a damaged one may ask for far more.
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  const uint64_t memory = (uint64_t{2} << 30) + 16 * static_cast<uint64_t>(ec ? 0 : size);
+  integrity::run_isolated(path, [&] { ResultsFile::verify(path, require_checksums); },
+                          verify_timeout(path), memory);
+}
+
+void init_hdf5() {
   // When closing a file fails (a full disk), HDF5 1.10 leaves a dangling file object behind and
   // its atexit clean-up (H5_term_library) then crashes the process after the error was reported.
   // Every handle here is closed by RAII, so that clean-up is not needed: keep HDF5 from
@@ -197,54 +221,138 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
   static const bool no_atexit_cleanup = (H5dont_atexit(), true);
   (void)no_atexit_cleanup;
   h5::quiet_errors();
-  check_openable(path, mode);
-  std::error_code ec;
-  const bool exists = std::filesystem::exists(path, ec);
-  switch (mode) {
-    case OpenMode::CreateNew:
-      file_ = create_file(path, /*truncate=*/false, runner_version, job_spec_text);
-      break;
-    case OpenMode::Overwrite:
-      file_ = create_file(path, /*truncate=*/true, runner_version, job_spec_text);
-      break;
-    case OpenMode::Resume:
-      if (!exists) {
-        file_ = create_file(path, /*truncate=*/false, runner_version, job_spec_text);
-        break;
-      }
-      file_ = open_file(path, /*writable=*/true, &schema_version_);
-#if H5_VERSION_GE(1, 10, 2)
-      {
-        // A flush cut short (full disk, file-size limit) can leave objects past the end of
-        // allocation that the superblock records (EOF > EOA): every later write then fails
-        // ("actual len exceeds EOA"). Move the EOA past the end of the file and a margin, as
-        // `h5clear --increment` does; a healthy file (EOA == EOF) is left alone.
-        haddr_t eoa = 0;
-        hsize_t eof = 0;
-        if (H5Fget_eoa(file_, &eoa) >= 0 && H5Fget_filesize(file_, &eof) >= 0 && eof > eoa)
-          H5Fincrement_filesize(file_, hsize_t{1} << 20);
-      }
-#endif
-      // The file now describes the job that resumes it; `created` keeps the first start.
-      try {
-        h5::write_attribute(file_, "runner_version", runner_version);
-        h5::write_attribute(file_, "job_spec", job_spec_text);
-        h5::write_attribute(file_, "complete", uint8_t{0});
-      } catch (...) {
-        H5Fclose(file_);
-        throw;
-      }
-      break;
-    case OpenMode::ReadOnly:
-      file_ = open_file(path, /*writable=*/false, &schema_version_);
-      break;
+}
+
+}  // namespace
+
+ResultsFile::ResultsFile(const std::string& path, Unverified) : path_(path), mode_(OpenMode::ReadOnly) {
+  init_hdf5();
+  check_openable(path, mode_);
+  open_path_ = path;
+  open_existing(/*writable=*/false);
+}
+
+void ResultsFile::open_existing(bool writable) {
+  file_ = open_file(open_path_, writable, &schema_version_);
+  try {
+    integrity::check_attributes(file_, "the root group", path_, /*required=*/false);
+  } catch (...) {
+    H5Fclose(file_);
+    file_ = -1;
+    throw;
   }
-  if (mode != OpenMode::ReadOnly) flush_file(file_, path_);
+}
+
+ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::string& runner_version,
+                         const std::string& job_spec_text, WriterLock lock)
+    : path_(path), mode_(mode), open_path_(path), uncaught_at_open_(std::uncaught_exceptions()) {
+  init_hdf5();
+  check_openable(path, mode);
+  if (mode == OpenMode::ReadOnly) {
+    verify_isolated(path, /*require_checksums=*/false);
+    open_existing(/*writable=*/false);
+    return;
+  }
+  // The lock before anything else touches the file or its partial file.
+  if (lock.held()) {
+    BLOOM_CHECK(lock.results_path() == path, "the lock given for '{}' is the lock of '{}'", path,
+                lock.results_path());
+    lock_ = std::move(lock);
+  } else {
+    lock_ = WriterLock::acquire(path);
+  }
+  // A partial file left behind is by construction one without a finished batch: start afresh.
+  const std::string partial = storage::staging_path(path);
+  std::error_code ec;
+  std::filesystem::remove(partial, ec);
+  const bool exists = std::filesystem::exists(path, ec);
+  BLOOM_CHECK(!(exists && mode == OpenMode::CreateNew),
+              "results file '{}' already exists: set output.resume to continue it or "
+              "output.overwrite to replace it", path);
+  if (mode == OpenMode::Resume && exists) {
+    verify_isolated(path, /*require_checksums=*/true);
+    open_existing(/*writable=*/true);
+#if H5_VERSION_GE(1, 10, 2)
+    {
+      // A flush cut short (full disk, file-size limit) can leave objects past the end of
+      // allocation that the superblock records (EOF > EOA): every later write then fails
+      // ("actual len exceeds EOA"). Move the EOA past the end of the file and a margin, as
+      // `h5clear --increment` does; a healthy file (EOA == EOF) is left alone.
+      haddr_t eoa = 0;
+      hsize_t eof = 0;
+      if (H5Fget_eoa(file_, &eoa) >= 0 && H5Fget_filesize(file_, &eof) >= 0 && eof > eoa)
+        H5Fincrement_filesize(file_, hsize_t{1} << 20);
+    }
+#endif
+    // The file now describes the job that resumes it; `created` keeps the first start.
+    try {
+      h5::write_attribute(file_, "runner_version", runner_version);
+      h5::write_attribute(file_, "job_spec", job_spec_text);
+      h5::write_attribute(file_, "complete", uint8_t{0});
+      integrity::seal_attributes(file_);
+    } catch (...) {
+      H5Fclose(file_);
+      throw;
+    }
+  } else {
+    // New (or replacing) file: written as the partial file, renamed into place by publish().
+    open_path_ = partial;
+    published_ = false;
+    file_ = create_file(open_path_, /*truncate=*/false, runner_version, job_spec_text);
+  }
+  try {
+    flush_file(file_, path_);
+  } catch (...) {
+    H5Fclose(file_);
+    if (!published_) std::filesystem::remove(open_path_, ec);
+    throw;
+  }
 }
 
 ResultsFile::~ResultsFile() {
   if (file_ >= 0) H5Fclose(file_);  // flushes; a failure here has no one left to tell
   H5Eclear2(H5E_DEFAULT);
+  if (mode_ == OpenMode::ReadOnly) return;
+  std::error_code ec;
+  if (!published_) {
+    // A writer that ends without an error publishes what it has (a signal stop before the first
+    // batch: a resumable file); one unwound by an error leaves nothing that blocks the next try.
+    if (std::uncaught_exceptions() > uncaught_at_open_) {
+      std::filesystem::remove(open_path_, ec);
+    } else if (std::rename(open_path_.c_str(), path_.c_str()) == 0) {
+      open_path_ = path_;
+    } else {
+      std::filesystem::remove(open_path_, ec);
+    }
+  }
+  if (reserved_bytes_ > 0) storage::release_reservation(open_path_);
+  lock_.release();
+}
+
+void ResultsFile::publish() {
+  if (published_) return;
+  BLOOM_CHECK(std::rename(open_path_.c_str(), path_.c_str()) == 0,
+              "cannot rename '{}' to results file '{}': {}", open_path_, path_, std::strerror(errno));
+  open_path_ = path_;
+  published_ = true;
+}
+
+void ResultsFile::check_space(const std::string& path, const std::vector<int64_t>& rows_per_run,
+                              int64_t ranks) {
+  storage::check_space(path, storage::estimate_bytes(rows_per_run, ranks));
+}
+
+void ResultsFile::reserve_space(const std::vector<int64_t>& rows_per_run, int64_t ranks) {
+  check_writable(mode_, path_, "reserve space");
+  reserved_bytes_ = storage::estimate_bytes(rows_per_run, ranks);
+  storage::reserve(open_path_, path_, reserved_bytes_);
+}
+
+void ResultsFile::flush() {
+  flush_file(file_, path_);
+  // HDF5 truncates the file to its allocation when that shrinks, and a truncate gives back the
+  // blocks reserved past the end: take them again at once, before another job can.
+  if (reserved_bytes_ > 0) storage::renew(open_path_, reserved_bytes_);
 }
 
 void ResultsFile::begin_run(const std::string& name, int64_t n_examples, const RunAttributes& attrs) {
@@ -273,7 +381,8 @@ void ResultsFile::begin_run(const std::string& name, int64_t n_examples, const R
   }
   Handle run = h5::open_group(runs.get(), name);
   run_attributes::write(run.get(), attrs, n_examples, /*complete=*/false);
-  flush_file(file_, path_);
+  integrity::seal_attributes(run.get());
+  flush();
 }
 
 bool ResultsFile::run_complete(const std::string& name) const {
@@ -305,6 +414,7 @@ void ResultsFile::write_predictions(const std::string& name, const std::vector<i
   std::vector<uint8_t> correct(rows.size()), ones(rows.size(), 1);
   std::vector<double> logprob(rows.size());
   std::vector<int32_t> context_len(rows.size()), target_len(rows.size());
+  std::vector<int64_t> checksum(rows.size());
   std::vector<const std::vector<int32_t>*> target_ids(rows.size()), predicted_ids(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const PassageResult& r = results[i];
@@ -315,6 +425,11 @@ void ResultsFile::write_predictions(const std::string& name, const std::vector<i
                 r.target_ids.size(), r.predicted_ids.size());
     BLOOM_CHECK(r.target_ids.size() <= static_cast<size_t>(std::numeric_limits<int32_t>::max()),
                 "run '{}' in '{}': row {} has too many target ids", name, path_, rows[i]);
+    BLOOM_CHECK(std::isfinite(r.target_logprob),
+                "run '{}' in '{}': row {} (passage {}) has a non-finite target_logprob ({}): "
+                "refused, nothing of this batch is written", name, path_, rows[i], r.index,
+                r.target_logprob);
+    checksum[i] = integrity::row_checksum(rows[i], r);
     index[i] = r.index;
     correct[i] = r.correct ? 1 : 0;
     logprob[i] = r.target_logprob;
@@ -337,10 +452,12 @@ void ResultsFile::write_predictions(const std::string& name, const std::vector<i
   h5::write_column(column("target_len").get(), points, target_len);
   h5::write_vlen_column(column("target_ids").get(), points, target_ids);
   h5::write_vlen_column(column("predicted_ids").get(), points, predicted_ids);
+  h5::write_column(column(integrity::kRowChecksum).get(), points, checksum);
   // Only once the data is in: a crash before this flush leaves these rows not done.
-  flush_file(file_, path_);
+  flush();
   h5::write_column(done.get(), points, ones);
-  flush_file(file_, path_);
+  flush();
+  if (!rows.empty()) publish();  // a finished batch: the file is worth resuming from now on
 }
 
 void ResultsFile::append_timings(const std::string& name, const std::vector<BatchTiming>& timings) {
@@ -366,7 +483,7 @@ void ResultsFile::append_timings(const std::string& name, const std::vector<Batc
   append("comm_seconds", [](const BatchTiming& t) { return t.comm_seconds; });
   append("wait_seconds", [](const BatchTiming& t) { return t.wait_seconds; });
   append("start_seconds", [](const BatchTiming& t) { return t.start_seconds; });
-  flush_file(file_, path_);
+  flush();
 }
 
 void ResultsFile::finish_run(const std::string& name, const RunAttributes& final_attrs) {
@@ -380,101 +497,41 @@ void ResultsFile::finish_run(const std::string& name, const RunAttributes& final
   BLOOM_CHECK(final_attrs.n_examples == 0 || final_attrs.n_examples == n_examples,
               "run '{}' in '{}': attributes say n_examples = {} but the run has {} rows", name, path_,
               final_attrs.n_examples, n_examples);
+  auto finite = [&](const char* what, double v) {
+    BLOOM_CHECK(std::isfinite(v), "cannot finish run '{}' in '{}': its {} is {} (a complete "
+                "file holds finite summaries only)", name, path_, what, v);
+  };
+  finite("accuracy", final_attrs.accuracy);
+  finite("accuracy_stderr", final_attrs.accuracy_stderr);
+  // A perplexity may overflow to +inf (lm-eval's too); NaN means a NaN row got through.
+  auto not_nan = [&](const char* what, double v) { if (std::isnan(v)) finite(what, v); };
+  not_nan("token_perplexity", final_attrs.token_perplexity);
+  not_nan("passage_perplexity", final_attrs.passage_perplexity);
+  for (const auto& [key, value] : final_attrs.extra_numbers) finite(key.c_str(), value);
   run_attributes::write(run.get(), final_attrs, n_examples, /*complete=*/true);
-  flush_file(file_, path_);
+  integrity::seal_attributes(run.get());
+  flush();
+  publish();
 }
 
 void ResultsFile::set_complete(bool complete) {
   check_writable(mode_, path_, "mark the job complete");
   h5::write_attribute(file_, "complete", uint8_t{complete});
-  flush_file(file_, path_);
+  integrity::seal_attributes(file_);
+  flush();
+  if (complete) publish();
 }
 
-ResultsFileInfo ResultsFile::read_file_info() const {
-  ResultsFileInfo info;
-  info.schema = h5::read_string_attribute(file_, "schema");
-  info.runner_version = h5::read_string_attribute(file_, "runner_version");
-  info.job_spec = h5::read_string_attribute(file_, "job_spec");
-  info.created = h5::read_string_attribute(file_, "created");
-  info.complete = h5::read_int_attribute(file_, "complete") == 1;
-  return info;
+void check_run_name(const std::string& name) {
+  BLOOM_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos,
+              "run name '{}' cannot name an HDF5 group (it must be non-empty, without '/')", name);
 }
 
-namespace {
-herr_t collect_link(hid_t /*group*/, const char* name, const H5L_info_t* /*info*/, void* out) {
-  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
-  return 0;
-}
-}  // namespace
-
-std::vector<std::string> ResultsFile::run_names() const {
-  Handle runs = h5::open_group(file_, "runs");
-  std::vector<std::string> names;
-  // Creation order where tracked (files we wrote), else by name.
-  if (H5Literate(runs.get(), H5_INDEX_CRT_ORDER, H5_ITER_INC, nullptr, collect_link, &names) < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    names.clear();
-    BLOOM_H5_CHECK(H5Literate(runs.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_link, &names) >= 0,
-                   "cannot list the runs of '{}'", path_);
-  }
-  return names;
-}
-
-std::vector<PassageResult> ResultsFile::read_predictions(const std::string& name) const {
-  Handle run = open_run(file_, path_, name);
-  Handle predictions = h5::open_group(run.get(), "predictions");
-  auto column = [&](const char* column_name) { return h5::open_dataset(predictions.get(), column_name); };
-  auto index = h5::read_column<int64_t>(column("index").get());
-  auto correct = h5::read_column<uint8_t>(column("correct").get());
-  auto logprob = h5::read_column<double>(column("target_logprob").get());
-  auto context_len = h5::read_column<int32_t>(column("context_len").get());
-  auto target_ids = h5::read_vlen_column(column("target_ids").get());
-  auto predicted_ids = h5::read_vlen_column(column("predicted_ids").get());
-  const size_t n = index.size();
-  BLOOM_CHECK(correct.size() == n && logprob.size() == n && context_len.size() == n &&
-                  target_ids.size() == n && predicted_ids.size() == n,
-              "run '{}' in '{}': prediction datasets have different lengths", name, path_);
-  std::vector<PassageResult> results(n);
-  for (size_t i = 0; i < n; ++i) {
-    results[i].index = index[i];
-    results[i].correct = correct[i] != 0;
-    results[i].target_logprob = logprob[i];
-    results[i].context_len = context_len[i];
-    results[i].target_ids = std::move(target_ids[i]);
-    results[i].predicted_ids = std::move(predicted_ids[i]);
-  }
-  return results;
-}
-
-std::vector<BatchTiming> ResultsFile::read_timings(const std::string& name) const {
-  Handle run = open_run(file_, path_, name);
-  Handle group = h5::open_group(run.get(), "timings");
-  std::vector<BatchTiming> timings;
-  auto read = [&](const char* column_name, auto member) {
-    using T = std::remove_reference_t<decltype(BatchTiming{}.*member)>;
-    Handle dset = h5::open_dataset(group.get(), column_name);
-    std::vector<T> values = h5::read_column<T>(dset.get());
-    if (timings.empty()) timings.resize(values.size());
-    BLOOM_CHECK(values.size() == timings.size(), "run '{}' in '{}': timing datasets have different lengths",
-                name, path_);
-    for (size_t i = 0; i < values.size(); ++i) timings[i].*member = values[i];
-  };
-  read("batch", &BatchTiming::batch);
-  read("rank", &BatchTiming::rank);
-  read("dp_rank", &BatchTiming::dp_rank);
-  read("tp_rank", &BatchTiming::tp_rank);
-  read("n_sequences", &BatchTiming::n_sequences);
-  read("n_tokens", &BatchTiming::n_tokens);
-  read("forward_seconds", &BatchTiming::forward_seconds);
-  read("comm_seconds", &BatchTiming::comm_seconds);
-  read("wait_seconds", &BatchTiming::wait_seconds);
-  read("start_seconds", &BatchTiming::start_seconds);
-  return timings;
-}
-
-RunAttributes ResultsFile::read_run_attributes(const std::string& name) const {
-  Handle run = open_run(file_, path_, name);
-  return run_attributes::read(run.get(), schema_version_);
+h5::Handle open_run(hid_t file, const std::string& path, const std::string& name) {
+  check_run_name(name);
+  Handle runs = h5::open_group(file, "runs");
+  BLOOM_CHECK(h5::has_link(runs.get(), name), "results file '{}' has no run '{}'", path, name);
+  return h5::open_group(runs.get(), name);
 }
 
 std::string hdf5_library_version() {

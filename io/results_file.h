@@ -4,7 +4,13 @@
 // and per-batch timing datasets (extensible, appended as batches finish).
 // Every write call flushes the file, so a killed job keeps what it wrote and can be resumed;
 // the root attribute `complete` stays 0 until the job says otherwise.
-// Single-writer: one process (the job's rank 0) owns the file. HDF5 stays out of this header.
+// Single-writer: one process (the job's rank 0) owns the file, and holds its WriterLock
+// (io/results_lock.h) from before the file is touched until it is closed. A new file is written
+// as "<path>.partial" and appears at its path with its first finished batch (or when its writer
+// ends without an error): a file at the path always holds something to resume
+// (io/results_storage.h). Damage is detected, not read: checksums on every chunk, row and
+// group's attributes, and the first read of an existing file runs in a child process
+// (io/results_integrity.h). HDF5 stays out of this header.
 // Files of schema "bloom-eval/1" (runners before the statistics and provenance attributes) are
 // read too, read-only: the attributes /1 did not have read as empty, its `perplexity` as
 // token_perplexity.
@@ -14,6 +20,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "io/results_lock.h"
 
 namespace bloom::io {
 
@@ -80,15 +88,24 @@ struct ResultsFileInfo {
 
 enum class OpenMode {
   CreateNew,  ///< error if the file exists (suggests output.resume / output.overwrite)
-  Overwrite,  ///< truncate any existing file
-  Resume,     ///< reopen an existing results file (schema checked; complete reset to 0), else create
+  Overwrite,  ///< replace any existing file (once the new one holds a finished batch)
+  Resume,     ///< reopen an existing results file (verified whole, schema checked; complete reset to 0), else create
   ReadOnly,   ///< open an existing results file for reading (the version/spec arguments are ignored)
+};
+
+/// What ResultsFile::verify found in a file that passed every check.
+struct VerifySummary {
+  int64_t n_runs = 0, n_complete_runs = 0, n_rows = 0, n_done_rows = 0;
+  bool checksummed = true;  ///< false: written before checksums (only readable as is)
 };
 
 class ResultsFile {
  public:
+  /// Writers (every mode but ReadOnly) take the file's WriterLock first, or use `lock` when it
+  /// is one already held for this path. An existing file is verified (verify(), in a child
+  /// process) before it is opened; Resume needs one written with checksums.
   ResultsFile(const std::string& path, OpenMode mode, const std::string& runner_version,
-                const std::string& job_spec_text);
+              const std::string& job_spec_text, WriterLock lock = WriterLock());
   ~ResultsFile();  ///< closes the file; never throws
   ResultsFile(const ResultsFile&) = delete;
   ResultsFile& operator=(const ResultsFile&) = delete;
@@ -97,10 +114,27 @@ class ResultsFile {
   /// 2 for kResultsSchema, 1 for a kResultsSchemaV1 file opened ReadOnly.
   int schema_version() const { return schema_version_; }
 
+  /// Throws, saying that only a read-only open can read it, for a file of schema version 1.
+  static void check_continuable(const std::string& path, int schema_version);
   /// The checks the constructor makes before touching the file, for callers that want them
   /// earlier (the runner's preflight): an existing file needs Resume or Overwrite (ReadOnly: the
   /// file must exist); a file to create needs a writable folder. Throws bloom::Error.
   static void check_openable(const std::string& path, OpenMode mode);
+
+  /// Reads every part of the file at `path` and checks it: HDF5's chunk checksums, each group's
+  /// attribute checksum, each finished row's checksum, done flags, lengths, complete runs fully
+  /// done with finite summaries. Throws bloom::Error saying what is damaged (in this
+  /// process: HDF5 may crash on some damage; constructors call it in a child process).
+  /// `require_checksums`: a file written without checksums is refused rather than read as is.
+  static VerifySummary verify(const std::string& path, bool require_checksums);
+
+  /// Before a writer is made: throws when the file-size limit or the free space of `path`'s
+  /// file system is smaller than a file of these runs can take (see reserve_space).
+  static void check_space(const std::string& path, const std::vector<int64_t>& rows_per_run,
+                          int64_t ranks);
+  /// Reserves the disk space the job's file can need (runs of these row counts, written by
+  /// `ranks` ranks); throws naming the space needed and free when it is not there.
+  void reserve_space(const std::vector<int64_t>& rows_per_run, int64_t ranks);
 
   /// Creates /runs/<name> with n_examples prediction rows (all done=0) and attributes `attrs`
   /// (complete=0). In Resume mode an existing unfinished run is reopened instead: n_examples must
@@ -110,14 +144,15 @@ class ResultsFile {
   bool run_complete(const std::string& name) const;
   /// The `done` flag of every row of the run (for resume).
   std::vector<uint8_t> done_rows(const std::string& name) const;
-  /// Writes results[i] at row rows[i] (row = position in the run's dataset order), sets done=1
-  /// for those rows after the data, then flushes.
+  /// Writes results[i] at row rows[i] (row = position in the run's dataset order) with its
+  /// checksum, sets done=1 for those rows after the data, then flushes. A non-finite
+  /// target_logprob is refused (nothing of the call is written).
   void write_predictions(const std::string& name, const std::vector<int64_t>& rows,
                          const std::vector<PassageResult>& results);
   /// Appends one row per timing to the run's timing datasets, then flushes.
   void append_timings(const std::string& name, const std::vector<BatchTiming>& timings);
   /// Replaces the run's attributes with `final_attrs`, sets its complete=1, flushes. Every row
-  /// must be done.
+  /// must be done and every number of `final_attrs` finite.
   void finish_run(const std::string& name, const RunAttributes& final_attrs);
   /// Sets the root attribute `complete` (1 once every run finished), flushes.
   void set_complete(bool complete);
@@ -125,16 +160,29 @@ class ResultsFile {
   // Reading back (tests, resume, reports).
   ResultsFileInfo read_file_info() const;
   std::vector<std::string> run_names() const;  ///< in creation order
-  /// Every row in dataset order; rows not done read as zero / empty.
+  /// Every row in dataset order; rows not done read as zero / empty. A done row that does not
+  /// match its checksum throws.
   std::vector<PassageResult> read_predictions(const std::string& name) const;
   std::vector<BatchTiming> read_timings(const std::string& name) const;  ///< in append order
   RunAttributes read_run_attributes(const std::string& name) const;
 
  private:
+  struct Unverified {};
+  ResultsFile(const std::string& path, Unverified);  // ReadOnly, no child-process check (verify)
+  VerifySummary verify_contents(bool require_checksums) const;
+  void open_existing(bool writable);
+  void publish();  // the partial file becomes the file at path_
+  void flush();    // H5Fflush, then the reservation renewed
+
   std::string path_;
   OpenMode mode_;
   int64_t file_ = -1;  // hid_t (int64_t in HDF5 >= 1.10; checked in io/hdf5_util.h)
   int schema_version_ = 2;
+  WriterLock lock_;
+  std::string open_path_;   // where the HDF5 file is: path_, or its partial file until published
+  bool published_ = true;
+  uint64_t reserved_bytes_ = 0;  // disk space held for the file (reserve_space)
+  int uncaught_at_open_ = 0;  // std::uncaught_exceptions() when constructed
 };
 
 /// The HDF5 library's version, "1.10.8" (for provenance).

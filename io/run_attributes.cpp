@@ -10,6 +10,8 @@
 #include <variant>
 #include <vector>
 
+#include "io/results_integrity.h"
+
 namespace bloom::io::run_attributes {
 namespace {
 
@@ -66,6 +68,7 @@ const RunAttribute kRunAttributes[] = {
 };
 
 bool is_fixed_run_attribute(const std::string& name) {
+  if (name == integrity::kAttributesChecksum) return true;  // the writer's, like `complete`
   return std::any_of(std::begin(kRunAttributes), std::end(kRunAttributes),
                      [&](const RunAttribute& fixed) { return name == fixed.name; });
 }

@@ -8,6 +8,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <thread>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "io/run_summary.h"
 #include "io/tokenizer.h"
 #include "runner/accuracy_check.h"
+#include "runner/agreement.h"
 #include "runner/evaluate.h"
 #include "runner/log.h"
 #include "runner/passage_limits.h"
@@ -31,6 +33,7 @@
 #include "runner/progress.h"
 #include "runner/provenance.h"
 #include "runner/results_channel.h"
+#include "runner/resume.h"
 #include "runner/signals.h"
 #ifdef BLOOM_WITH_NCCL
 #include "core/comm_nccl.h"
@@ -56,6 +59,15 @@ struct Engine {
   std::optional<BloomWeights> weights;
   double load_seconds = 0.0;
 };
+
+// load.threads, or for `auto` this node's cores shared by its ranks, at most 16 (reading
+// 14 GB from the page cache: 4.2 s with 4 threads, 2.5 s with 16 on the H200 machine; a
+// FasterTransformer folder, which transposes as it reads, 7.0 and 2.5 s).
+int load_threads(const RunSpec& r, const MpiSession& mpi) {
+  if (r.load_threads > 0) return static_cast<int>(r.load_threads);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::clamp(cores / std::max(mpi.local_size(), 1), 1, 16);
+}
 
 void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
   const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", r.model.path, r.model.format,
@@ -93,7 +105,7 @@ void prepare_engine(Engine& e, const RunSpec& r, const MpiSession& mpi) {
   const TpPlan plan = TpPlan::make(config, e.topo->tp_rank, e.topo->tp);
   const auto t0 = Clock::now();
   e.weights.emplace(BloomWeights::load(src, plan, parse_dtype(r.model.dtype), *e.ctx,
-                                       static_cast<int>(r.load_threads)));
+                                       load_threads(r, mpi)));
   e.ctx->synchronize();
   e.load_seconds = since(t0);
   mpi_allreduce(&e.load_seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, "exchange of load times");
@@ -134,8 +146,10 @@ int64_t choose_max_tokens(const RunSpec& r, const Engine& e) {
   return std::min<int64_t>(fit, 32768);
 }
 
-io::RunAttributes base_attributes(const RunSpec& r, const Topology& t, int64_t max_tokens) {
+io::RunAttributes base_attributes(const RunSpec& r, const Topology& t, int64_t max_tokens,
+                                  const ResumeRecord& record) {
   io::RunAttributes a;
+  add_resume_record(record, a);
   a.model = r.model.path;
   a.dtype = r.model.dtype;
   a.backend = r.model.backend;
@@ -170,8 +184,8 @@ struct RunOutcome {
   bool stopped = false;
 };
 
-RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::ResultsFile* writer,
-                   const DriverOptions& opt, const std::string& overrides) {
+RunOutcome run_one(const RunSpec& r, const ResumeRecord& record, Engine& e, const MpiSession& mpi,
+                   io::ResultsFile* writer, const DriverOptions& opt, const std::string& overrides) {
   const auto wall0 = Clock::now();
   const std::string started = utc_now();
   const int rank = mpi.world_rank();
@@ -211,7 +225,9 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   std::vector<uint8_t> done(static_cast<size_t>(n), 0);
   io::RunAttributes base;  // rank 0's: what begin_run and finish_run write
   if (writer) {
-    base = base_attributes(r, t, max_tokens);
+    // What is kept is checked against this job's passages before anything is written.
+    const ResumePlan plan = check_kept_rows(*writer, r, data, max_tokens);
+    base = base_attributes(r, t, max_tokens, record);
     set_inputs(base, r, overrides);
     record_length_limits(length_report, base);
     base.environment = environment;
@@ -219,6 +235,9 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
     const ResultsWriteGuard guard;
     writer->begin_run(r.name, n, base);
     done = writer->done_rows(r.name);
+    BLOOM_CHECK(std::count(done.begin(), done.end(), 1) == plan.kept,
+                "run {}: {} done rows after reopening, {} verified", r.name,
+                std::count(done.begin(), done.end(), 1), plan.kept);
   }
   mpi_bcast(done.data(), static_cast<int>(n), MPI_UINT8_T, 0, MPI_COMM_WORLD,
             "broadcast of the finished rows");
@@ -226,7 +245,9 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
   spdlog::info("run {}: {} passages ({} tokens, {} batches, <= {} sequences and <= {} tokens "
                "each), tp {} x dp {}, {} on {}{}", r.name, n, total_tokens, batches.size(),
                r.batch.size, max_tokens, t.tp, t.dp, r.model.dtype, r.model.backend,
-               already ? fmt::format(", resuming with {} passages done", already) : "");
+               already ? fmt::format(", resuming with {} passages kept (checksums, passages and "
+                                     "tokens verified), {} to compute", already, n - already)
+                       : "");
 
   // Workspace for the largest batch of this run.
   const WorkspaceLimits lim = workspace_limits(batches, data, e.weights->plan.vocab_local);
@@ -356,19 +377,30 @@ RunOutcome run_one(const RunSpec& r, Engine& e, const MpiSession& mpi, io::Resul
 }  // namespace
 
 int run_job(const JobSpec& job, const MpiSession& mpi, const DriverOptions& opt) {
-  const RunSpec& first = job.runs.front();
+  std::vector<RunCheck> checks;
+  if (mpi.world_rank() == 0) checks = preflight(job, mpi.world_size());  // before the file exists
+  // Logs carry the first run's place in the layout from here (a rank that cannot read its
+  // inputs says so as "[r2 dp1 tp0]"); prepare_engine sets it again for each layout.
+  const int tp0 = static_cast<int>(job.runs.front().parallelism.tp);
+  if (tp0 > 0 && mpi.world_size() % tp0 == 0)
+    set_log_layout(mpi.world_rank(), mpi.world_rank() / tp0, mpi.world_rank() % tp0);
+  // Every rank's inputs, compared: the same on every rank from here on.
+  const std::vector<Fingerprints> inputs = agree_on_inputs(job, mpi);
+  std::vector<ResumeRecord> records;
+  for (size_t i = 0; i < job.runs.size(); ++i)
+    records.push_back(resume_record(job.runs[i], mpi.world_size(), inputs[i]));
   std::unique_ptr<io::ResultsFile> writer;
   if (mpi.world_rank() == 0) {
-    preflight(job, mpi.world_size());  // before the results file exists
+    std::vector<int64_t> rows;
+    for (const RunCheck& c : checks) rows.push_back(c.n_passages);
     const ResultsWriteGuard guard;
-    writer = std::make_unique<io::ResultsFile>(first.output.path, output_mode(first),
-                                               opt.runner_version, job.source_text);
+    writer = open_results_file(job, records, rows, mpi.world_size(), opt.runner_version);
   }
   mpi_barrier(MPI_COMM_WORLD, "start of the job");
   Engine engine;
   bool stopped = false;
-  for (const RunSpec& r : job.runs) {
-    stopped = run_one(r, engine, mpi, writer.get(), opt, job.overrides).stopped;
+  for (size_t i = 0; i < job.runs.size(); ++i) {
+    stopped = run_one(job.runs[i], records[i], engine, mpi, writer.get(), opt, job.overrides).stopped;
     if (stopped) break;
   }
   int code = stopped ? 3 : 0;

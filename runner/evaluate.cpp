@@ -71,7 +71,17 @@ std::vector<io::PassageResult> evaluate_batch(const BloomWeights& w, const Plann
                                               const std::vector<TokenizedPassage>& data,
                                               Workspace& ws, Communicator& tp, Context& ctx) {
   bloom_forward(w, batch, ws, tp, ctx);
-  const std::vector<RowScore> scores = bloom_score(w, batch, ws, tp, ctx);
+  std::vector<RowScore> scores;
+  try {
+    scores = bloom_score(w, batch, ws, tp, ctx);
+  } catch (const Error& e) {
+    // bloom_score knows sequences of the batch; the user knows passages.
+    std::string passages;
+    for (size_t s = 0; s < plan.passages.size() && s < 16; ++s)
+      passages += fmt::format("{}{}", s ? ", " : "", plan.passages[s]);
+    BLOOM_FAIL("batch {}: {} (its sequences 0, 1, ... are the passages {}{} of the dataset, "
+               "counted from 0)", plan.id, e.message(), passages, plan.passages.size() > 16 ? ", ..." : "");
+  }
   std::vector<io::PassageResult> out;
   size_t r = 0;
   for (int64_t i : plan.passages) {

@@ -215,7 +215,8 @@ RunSpec make_run(const std::map<std::string, Value>& kv, const std::string& orig
   if (auto* v = get("method")) r.method = one_of(*v, "method", {"teacher_forced"});
   // Reading threads beyond a few hundred only contend for the file system (and each costs a
   // stack: 100000 of them exhaust the process).
-  if (auto* v = get("load.threads")) r.load_threads = as_int(*v, "load.threads", 1, kMaxLoadThreads);
+  if (auto* v = get("load.threads"))
+    r.load_threads = v->text == "auto" ? 0 : as_int(*v, "load.threads", 1, kMaxLoadThreads);
   return r;
 }
 
@@ -416,7 +417,8 @@ std::string resolved_spec(const RunSpec& r) {
     << YAML::Key << "overwrite" << YAML::Value << r.output.overwrite << YAML::EndMap;
   e << YAML::Key << "method" << YAML::Value << r.method;
   e << YAML::Key << "load" << YAML::Value << YAML::BeginMap
-    << YAML::Key << "threads" << YAML::Value << r.load_threads << YAML::EndMap;
+    << YAML::Key << "threads" << YAML::Value
+    << (r.load_threads > 0 ? std::to_string(r.load_threads) : std::string("auto")) << YAML::EndMap;
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }

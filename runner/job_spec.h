@@ -43,7 +43,7 @@ struct RunSpec {
     bool overwrite = false;
   } output;
   std::string method = "teacher_forced";  // the only method so far
-  int64_t load_threads = 4;
+  int64_t load_threads = 0;  // 0: auto (this node's cores over its ranks, at most 16)
   std::string yaml;  // resolved_spec(*this): stored in the results file as the run's `spec`
 };
 

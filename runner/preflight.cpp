@@ -20,6 +20,7 @@
 #include "engine/bloom_weights.h"
 #include "io/dataset.h"
 #include "io/results_file.h"
+#include "runner/output_guard.h"
 #include "runner/topology.h"
 
 namespace bloom {
@@ -220,6 +221,7 @@ std::vector<RunCheck> check_job(const JobSpec& job, int world_size, Findings& f)
     }
     checks.push_back(c);
   }
+  if (!job.runs.empty()) check_output_is_no_input(job);
   check_output(job, f.collect);
   return checks;
 }

@@ -6,8 +6,9 @@
 // that config asks for fit this machine's memory; the layout (tp, dp) against the ranks and the
 // heads; the checkpoint's headers and tensor list (no weights read); model.tokenizer can be
 // opened; a GPU for backend cuda; the dataset (read whole: milliseconds for LAMBADA) has a
-// passage for every data-parallel group. Then, once for the job: the results file can be created
-// (a missing folder is created by `run`, as mkdir -p would; an
+// passage for every data-parallel group. Then, once for the job: the results file is none of
+// the job's inputs (runner/output_guard.h) and can be created (a missing folder is created by
+// `run`, as mkdir -p would; an
 // existing file needs output.resume or output.overwrite).
 // Validation separates "the job is valid" from "its inputs are not there yet" (MissingInput: a
 // model folder, tokenizer or dataset that does not exist, with the command that makes it) and

@@ -16,7 +16,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
-#include "runner/fingerprint.h"
 #ifdef BLOOM_WITH_CUDA
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
@@ -202,11 +201,6 @@ void set_inputs(io::RunAttributes& a, const RunSpec& r, const std::string& overr
   a.method = r.method;
   a.spec = r.yaml;
   a.overrides = overrides;
-  const Fingerprints f = fingerprint_inputs(r);
-  a.config_sha256 = f.config;
-  a.tokenizer_sha256 = f.tokenizer;
-  a.dataset_sha256 = f.dataset;
-  a.weights_fingerprint = f.weights;
 }
 
 }  // namespace bloom

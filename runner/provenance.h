@@ -5,8 +5,8 @@
 //                runner, compiler, MPI, HDF5, CUDA runtime and driver API, cuBLAS(Lt) and NCCL
 //                this binary uses, and the operating system;
 //   inputs       absolute model, tokenizer and dataset paths, the run's spec with every default
-//                filled in, the command-line overrides, and the input fingerprints
-//                (runner/fingerprint.h);
+//                filled in, the command-line overrides; the input fingerprints
+//                (runner/fingerprint.h) come with the resume record (runner/resume.h);
 //   times        UTC start and end of the attempt that finished the run.
 #pragma once
 
@@ -28,8 +28,8 @@ std::string collect_environment(const Context& ctx, MPI_Comm world, const std::s
 std::string utc_now();
 
 /// Sets the inputs part of a run's attributes: absolute paths (model, tokenizer, dataset), method,
-/// spec, overrides and the fingerprints of config, tokenizer, dataset and weights (reads the
-/// small files whole and 128 KiB of each weights file).
+/// spec and overrides. The fingerprints, which the ranks compare first, come with the run's
+/// resume record (runner/resume.h: add_resume_record).
 void set_inputs(io::RunAttributes& attrs, const RunSpec& run, const std::string& overrides);
 
 }  // namespace bloom

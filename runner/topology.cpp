@@ -26,15 +26,13 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   gethostname(host, sizeof(host) - 1);
   host_ = host;
   set_error_origin(rank_, host_);
-  if (const char* id = std::getenv("SLURM_LOCALID")) {
-    local_rank_ = std::atoi(id);
-  } else {
-    MPI_Comm node;
-    BLOOM_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_,
-                                        MPI_INFO_NULL, &node));
-    BLOOM_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
-    BLOOM_MPI_CHECK(MPI_Comm_free(&node));
-  }
+  MPI_Comm node;
+  BLOOM_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_,
+                                      MPI_INFO_NULL, &node));
+  BLOOM_MPI_CHECK(MPI_Comm_rank(node, &local_rank_));
+  BLOOM_MPI_CHECK(MPI_Comm_size(node, &local_size_));
+  BLOOM_MPI_CHECK(MPI_Comm_free(&node));
+  if (const char* id = std::getenv("SLURM_LOCALID")) local_rank_ = std::atoi(id);
 }
 
 MpiSession::~MpiSession() {

@@ -24,10 +24,11 @@ class MpiSession {
   int world_rank() const { return rank_; }
   int world_size() const { return size_; }
   int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }  ///< ranks on this node
   const std::string& hostname() const { return host_; }
 
  private:
-  int rank_ = 0, size_ = 1, local_rank_ = 0;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   bool owns_mpi_ = false;
   std::string host_;
 };

@@ -459,6 +459,21 @@ def _(ctx):
     return ctx.run(ranks=3, limit=2)
 
 
+@case(LAYOUT, "ranks see different inputs", "the ranks of this job see different inputs",
+      "Ranks read different copies of an input (here rank 1's dataset, named through "
+      "`${OMPI_COMM_WORLD_RANK}`, has one word changed): their rows would not belong together. "
+      "Every rank fingerprints the job, config, weights, tokenizer and dataset before any work; the "
+      "message names each rank and host that differs, what differs and the paths on both sides.",
+      "Give every rank the same copy (node-local copies, environment variables in the job file).",
+      pattern=r"rank 1 on \S+: dataset '[^']*lambada-1\.jsonl' [0-9a-f]{12} \(rank 0 on \S+: '[^']*lambada-0\.jsonl' [0-9a-f]{12}\)")
+def _(ctx):
+    with open(ctx.shared["dataset"]) as f:
+        lines = f.readlines()[:8]
+    ctx.write("lambada-0.jsonl", "".join(lines))
+    ctx.write("lambada-1.jsonl", "".join(lines).replace(" the ", " a ", 1))
+    return ctx.run(ranks=2, dataset=ctx.path("lambada-${OMPI_COMM_WORLD_RANK}.jsonl"))
+
+
 MODEL = "Model folder"
 
 
@@ -676,6 +691,21 @@ import catalogue_checkpoints  # noqa: E402
 
 for args in catalogue_checkpoints.CASES:
     CASES.append(Case(*args))
+@case(ST, "NaN in the weights", "non-finite scores for scored row",
+      "A weight holds NaN or Inf (here one value of ln_f.weight): every score it reaches is NaN. "
+      "The batch that sees it stops the run, naming the batch, its passages and the statistic; no "
+      "NaN row is ever written (and a complete file never holds a NaN summary).",
+      "Download the checkpoint again; with fp16 weights of a model trained in bf16, try "
+      "model.dtype: bf16 or fp32.", output="incomplete",
+      pattern=r"batch \d+: non-finite scores for scored row \d+ of the batch \(sequence \d+, token \d+")
+def _(ctx):
+    m = ctx.model()
+    st = os.path.join(m, "model.safetensors")
+    header, data = read_safetensors(st)
+    start = header["transformer.ln_f.weight"]["data_offsets"][0]
+    data = data[:start] + struct.pack("<f", float("nan")) + data[start + 4:]
+    write_safetensors(st, header, data)
+    return ctx.run(model=m)
 
 
 TOK = "Tokenizer"
@@ -858,17 +888,18 @@ def _(ctx):
     return ctx.run(output_extra="  resume: true\n")
 
 
-@case(OUT, "resume with another dataset", "cannot resume run 'catalogue'",
-      "The file's run has a different number of passages than this job (dataset or limit changed).",
+@case(OUT, "resume with other settings", "cannot resume results file",
+      "The file's runs were computed with other settings than this job (here dataset.limit 4, the "
+      "job says 8). Every run of the job the file holds, complete ones too, is compared: "
+      "model.dtype, model.backend, method, dataset.limit, batch.size, batch.max_tokens and "
+      "parallelism.tp (not dp: the batches are the same). The message names each difference; the "
+      "file is not touched.",
       "Resume with the job that wrote the file, or use another output.path / output.overwrite.",
-      output="incomplete", pattern=r"it has 4 examples, this job has 8")
+      output="untouched", pattern=r"run 'catalogue' \(complete\): dataset\.limit \(file: 4, job: 8\)")
 def _(ctx):
     first = subprocess.run([RUNNER, ctx.job(limit=4)], env=ENV, capture_output=True, text=True,
                            timeout=TIMEOUT)
     assert first.returncode == 0, first.stdout + first.stderr
-    with h5py.File(ctx.out, "r+") as f:  # as if that job had been killed
-        f.attrs["complete"] = 0
-        f["runs/catalogue"].attrs["complete"] = 0
     return ctx.run(limit=8, output_extra="  resume: true\n")
 
 
@@ -884,19 +915,21 @@ def disk_full(ctx):
 
 
 @case(OUT, "disk full", "No space left on device",
-      "The file system of output.path filled up while results were written. The file keeps every "
-      "batch flushed before, with complete = 0.",
-      "Free space (or move the file to a larger file system), then rerun with output.resume: true.",
-      output="incomplete", pattern=r"cannot flush results file '[^']+' \(full disk\? file-size limit\?\)")
+      "The file system of output.path has less room than the job's results can take. The runner "
+      "reserves that space before it evaluates anything, so a disk that is full is refused at "
+      "the start, and one that fills up later (other jobs) cannot cut a write short.",
+      "Free space (or write to a larger file system), then rerun: the job starts afresh (or "
+      "continues, with output.resume: true, a file that holds finished batches).",
+      pattern=r"results file '[^']+' needs up to [\d.]+ MB of disk space but '[^']+' has [\d.]+ MB free")
 def _(ctx):
     return disk_full(ctx)
 
 
-@case(OUT, "file size limit", "File too large",
-      "A file-size limit (`ulimit -f`, a quota) stopped the results file from growing. The file "
-      "keeps every batch flushed before, with complete = 0.",
-      "Raise the limit or write elsewhere, then rerun with output.resume: true.",
-      output="incomplete", pattern=r"cannot flush results file '[^']+' \(full disk\? file-size limit\?\)")
+@case(OUT, "file size limit", "the file-size limit (ulimit -f)",
+      "A file-size limit (`ulimit -f`) is smaller than the job's results can take: refused before "
+      "anything is evaluated.",
+      "Raise the limit or write elsewhere, then rerun.",
+      pattern=r"results file '[^']+' needs up to [\d.]+ MB but the file-size limit \(ulimit -f\) is 0\.1 MB")
 def _(ctx):
     # Under mpirun, with the limit on the rank only: MPI's own start-up files must not hit it.
     # (sh's ulimit -f counts 512-byte blocks: 64 KiB.)
@@ -918,7 +951,88 @@ def _(ctx):
         f.attrs["schema"] = "bloom-eval/1"
         f.attrs["complete"] = 0
         f["runs/catalogue"].attrs["complete"] = 0
+        g = f["runs/catalogue"]  # /1 had no statistics, provenance or checksums
+        g.attrs["perplexity"] = g.attrs["token_perplexity"]
+        for k in ["accuracy_stderr", "accuracy_ci95_low", "accuracy_ci95_high", "token_perplexity",
+                  "passage_perplexity", "n_evaluated", "overrides", "started_utc", "finished_utc",
+                  "environment", "config_sha256", "tokenizer_sha256", "dataset_sha256",
+                  "weights_fingerprint", "attributes_crc32"]:
+            del g.attrs[k]
+        del f.attrs["attributes_crc32"], g["predictions/checksum"]
     return ctx.run(limit=4, output_extra="  resume: true\n")
+def finished_file(ctx, limit=8):
+    """ctx.out as a job of `limit` passages left it."""
+    p = subprocess.run([RUNNER, ctx.job(limit=limit)], env=ENV, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@case(OUT, "resume with changed inputs", "cannot resume results file",
+      "An input's bytes changed since the file's rows were computed (here one word of the "
+      "dataset, the passage count kept; the same for the model config, the weights and the "
+      "tokenizer). The file records each input's fingerprint (sha256; for weights of the file "
+      "headers, sizes and ends) and resume compares them; the message names the input and both "
+      "paths. Paths alone do not count: a moved or copied input resumes.",
+      "Resume with the inputs that wrote the file, or use another output.path / output.overwrite.",
+      output="untouched",
+      pattern=r"dataset \(file: '[^']+' dataset_sha256 [0-9a-f]{12}, job: '[^']+' dataset_sha256 [0-9a-f]{12}\)")
+def _(ctx):
+    with open(ctx.shared["dataset"]) as f:
+        lines = f.readlines()[:8]
+    d = ctx.write("d.jsonl", "".join(lines))
+    p = subprocess.run([RUNNER, ctx.job(dataset=d)], env=ENV, capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stdout + p.stderr
+    ctx.write("d.jsonl", "".join(lines).replace(" the ", " a ", 1))
+    return ctx.run(dataset=d, output_extra="  resume: true\n")
+
+
+@case(OUT, "results file damaged", "is damaged",
+      "The results file's bytes changed after it was written (a disk error, a bad copy, an edit "
+      "by another tool): a chunk, a row or a group's attributes no longer matches its checksum, "
+      "or HDF5 cannot read a structure. The file is read whole, in a child process, before it is "
+      "resumed or reported: the message says what is damaged; nothing is read from it.",
+      "Recompute: move the file away (or output.overwrite: true) and rerun; a copy may be intact.",
+      output="untouched", pattern=r"results file '[^']+' is damaged: ")
+def _(ctx):
+    finished_file(ctx)
+    with h5py.File(ctx.out, "r") as f:  # where target_logprob's chunk lies
+        at = f["runs/catalogue/predictions/target_logprob"].id.get_chunk_info(0).byte_offset
+    with open(ctx.out, "r+b") as f:
+        f.seek(at + 8)
+        b = f.read(1)
+        f.seek(at + 8)
+        f.write(bytes([b[0] ^ 0x10]))
+    return ctx.run(output_extra="  resume: true\n")
+
+
+@case(OUT, "results file in use", "is being written by another job",
+      "Another job writes the same results file now (a resubmitted Slurm job, two sweeps with one "
+      "output.path). The writer holds `<output.path>.lock` for its whole run; a second is refused "
+      "at once, before it touches the file, and the message names the holder (process, host, "
+      "Slurm job, start time).",
+      "Wait for that job to end, or choose another output.path.", output="untouched",
+      pattern=r"is being written by another job: process \d+ on host \S+, since")
+def _(ctx):
+    import fcntl
+    finished_file(ctx)
+    lock = open(ctx.out + ".lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    lock.write(f"process {os.getpid()} on host {os.uname().nodename}, since 2026-01-01T00:00:00Z\n")
+    lock.flush()
+    launch = ctx.run(output_extra="  overwrite: true\n")
+    launch.cleanup = lock.close
+    return launch
+
+
+@case(OUT, "output is an input", "would overwrite an input of the job",
+      "output.path names (or links to) an input: the dataset here; a file of the model folder, "
+      "the tokenizer or the job file are refused too, compared by real path and by inode.",
+      "Write the results elsewhere.", output="untouched",
+      pattern=r"output\.path '[^']+' would overwrite an input of the job: it is dataset\.path")
+def _(ctx):
+    with open(ctx.shared["dataset"]) as f:
+        d = ctx.write("d.jsonl", "".join(f.readlines()[:8]))
+    return ctx.run(dataset=d, out=d, output_extra="  overwrite: true\n")
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -1115,8 +1229,9 @@ FAULTS = [
      "before, `complete` = 0.",
      "Fix the cause (more memory per rank: a larger tp), rerun with `output.resume: true`."),
     ("`MPI_ABORT was invoked on rank R` after an error message naming `rank R on HOST`",
-     "An error on one rank only (a node-local file differs, a device error); the runner aborts "
-     "every rank rather than let them wait.",
+     "An error on one rank only (a device error, a node-local file that changed during the run: "
+     "copies that differ at the start are refused before any work); the runner aborts every "
+     "rank rather than let them wait.",
      "Fix that rank's input or node, rerun with `output.resume: true`."),
 ]
 

@@ -15,14 +15,33 @@ Cases (tiny-bloom on the first 1500 LAMBADA passages, CPU backend, 2 to 4 ranks 
   sigterm_mpirun   SIGTERM to mpirun only (2 ranks, tp 1 x dp 2): Open MPI forwards it to the
                    ranks, which stop as above; mpirun itself then exits 1 (Open MPI's code when
                    it is signalled, whatever the ranks return).
-  error_one_rank   an error on one rank only, mid-run (4 ranks, tp 2 x dp 2): rank 3 reads its
-                   own tokenizer copy (model.tokenizer holds ${OMPI_COMM_WORLD_RANK}), which maps a
-                   word of the last, shortest passages to an id outside the model's vocabulary,
-                   so rank 3 fails in its first batch holding one ("token id 3000 outside the
-                   model's vocab") while the others compute; no test hook in the runner.
-  disk_full        the results file's file system fills up mid-run (3 ranks; rank 0 fails while
-                   ranks 1 and 2 compute); resumed after the tmpfs is grown. Needs root with
-                   mount rights, else skipped.
+  error_one_rank   an error on one rank only, mid-run (4 ranks, dp 4): each rank reads its own copy
+                   of the model (model.path holds ${OMPI_COMM_WORLD_RANK}, lm_head untied); rank
+                   3's has a NaN in the middle of the embedding row of a token only the last,
+                   shortest passages hold, where the weights fingerprint does not read (bit rot
+                   on one node's disk): the ranks agree at start, and rank 3 fails in its first
+                   batch holding the token ("non-finite scores") while the others compute.
+  ranks_disagree   ranks that read different copies of an input (4 ranks, tp 2 x dp 2): rank 3's
+                   tokenizer (model.tokenizer holds ${OMPI_COMM_WORLD_RANK}) maps a word of the
+                   last passages to another id; then (2 ranks) rank 1's dataset, given through
+                   an environment variable of its own (mpirun -x) in the job's ${VAR}, has one
+                   word changed. Each job stops before any work, naming the rank, its host and
+                   the input, leaving no file; with the copies made equal it runs to the results
+                   of an uninterrupted run.
+  disk_full        a file system too small for the job's results (tmpfs of 16 and 28 KiB) and
+                   a file-size limit (ulimit -f of 24 and 32 KiB on rank 0): refused before any
+                   work, leaving nothing that blocks the next attempt; once there is room the
+                   same job (output.resume: true) ends with the results of an uninterrupted run.
+                   Then a file system that fills up during the run (another process writes until
+                   it is full): the run's space was reserved at the start, so it ends complete
+                   and identical. Needs root with mount rights, else skipped.
+  two_writers      a second job writing the running job's file with output.overwrite: true (a
+                   resubmitted Slurm job): refused within 5 s naming the first job's process and
+                   host, the file untouched; the first job ends complete and identical.
+  nan_weights      NaN in one embedding row that no passage's target uses (with a tied lm_head
+                   every score sees it): the first batch stops the run naming the non-finite
+                   scores; no row with a NaN log-probability is written and no file says
+                   complete. (Before: `perplexity nan` in a file marked complete.)
   stop_rank        SIGSTOP of one rank (tp 2; then dp 2) with BLOOM_COMM_TIMEOUT_S=4: the others
                    wait without spinning (rank 0 under 30% of a core while it waits), give up
                    after the watchdog's time with its message, and every rank is gone soon after.
@@ -48,6 +67,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -123,9 +143,10 @@ class Job:
     """mpirun -n RANKS RUNNER SPEC in a session of its own (n == 0: RUNNER SPEC alone, as from a
     shell); `ranks` are its rank pids."""
 
-    def __init__(self, spec, n, env=None):
+    def __init__(self, spec, n, env=None, cmd=None):
         self.log = open(spec + ".log", "w")
-        cmd = [RUNNER, spec] if n == 0 else [MPIEXEC, "--oversubscribe", "-n", str(n), RUNNER, spec]
+        if cmd is None:
+            cmd = [RUNNER, spec] if n == 0 else [MPIEXEC, "--oversubscribe", "-n", str(n), RUNNER, spec]
         self.proc = subprocess.Popen(cmd, env=env or ENV, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         self.spec, self.n, self.ranks = spec, n, [self.proc.pid] if n == 0 else []
@@ -153,7 +174,7 @@ class Job:
         while time.time() < deadline and self.proc.poll() is None:
             if done_rows(out) >= rows:
                 return True
-            time.sleep(0.1)
+            time.sleep(0.02)
         return False
 
     def wait(self, timeout=END_WITHIN):
@@ -246,7 +267,7 @@ class Fixture:
             for _ in range(N):
                 dst.write(next(src))
             for i in range(N_POISON):  # the shortest passages: planned into the last batches
-                dst.write(json.dumps({"text": f"{POISON} {i} word"}) + "\n")
+                dst.write(json.dumps({"text": f"{POISON} {i} xyz word"}) + "\n")
         self.clean = {}
         self.long_dataset = None
         self.long_clean = None
@@ -392,17 +413,105 @@ def case_sigterm_ranks(fx):
 def case_sigterm_mpirun(fx):
     out = os.path.join(fx.tmp, "sigterm_mpirun.h5")
     job = Job(write_job(fx.tmp, "sigterm_mpirun", out, 1, fx.dataset), 2)
-    check(job.wait_mid_run(out), "sigterm_mpirun: batches written before the fault")
+    # The whole job takes ~2 s: signal as soon as a batch is in (mpirun forwards it late).
+    check(job.wait_mid_run(out, rows=1), "sigterm_mpirun: batches written before the fault")
     os.kill(job.proc.pid, signal.SIGTERM)
     after_fault(fx, "sigterm_mpirun", job, out, tp=1, n=2, want_text="stopped by a signal")
 
 
 def case_error_one_rank(fx):
+    # Every rank reads its own copy of the model: tiny-bloom with lm_head.weight stored untied
+    # (equal to the embedding, so the results are tiny-bloom's). Rank 3's copy has NaN in the
+    # middle of the embedding row of a token only the short passages at the end hold, where the
+    # weights fingerprint (first and last 64 KiB of each file) does not read: the ranks agree at
+    # start, and only rank 3's batches that hold the token fail.
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(os.path.join(TINY, "tokenizer.json"))
+    with open(fx.dataset) as f:
+        texts = [json.loads(line)["text"] for line in f]
+    seen = set()
+    for t in texts[:N]:
+        seen.update(tok.encode(t).ids)
+    common = set.intersection(*(set(tok.encode(t).ids) for t in texts[N:]))
+    rare = sorted(common - seen)  # " xyz": in every short passage, in none of the others
+    check(len(rare) > 0, "error_one_rank: a token every short passage holds and no other")
+    good = os.path.join(fx.tmp, "model-good")
+    shutil.copytree(TINY, good, ignore=shutil.ignore_patterns("reference*", "*.jsonl", "tokenizer-*"))
+    shard = "model-00001-of-00003.safetensors"  # word_embeddings [3000, 96] F32
+    with open(os.path.join(good, shard), "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        emb = json.loads(f.read(n))["transformer.word_embeddings.weight"]
+        f.seek(8 + n + emb["data_offsets"][0])
+        data = f.read(emb["data_offsets"][1] - emb["data_offsets"][0])
+    header = json.dumps({"lm_head.weight": dict(emb, data_offsets=[0, len(data)])}).encode()
+    with open(os.path.join(good, "lm_head.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + data)
+    for name, edit in (("model.safetensors.index.json", lambda j: j["weight_map"].update(
+            {"lm_head.weight": "lm_head.safetensors"})),
+                       ("config.json", lambda j: j.update(tie_word_embeddings=False))):
+        with open(os.path.join(good, name)) as f:
+            j = json.load(f)
+        edit(j)
+        with open(os.path.join(good, name), "w") as f:
+            json.dump(j, f, indent=2)
+    for r in range(3):
+        os.symlink(good, os.path.join(fx.tmp, f"model-{r}"))
+    bad = os.path.join(fx.tmp, "model-3")
+    shutil.copytree(good, bad)
+    with open(os.path.join(bad, shard), "r+b") as f:
+        f.seek(8 + n + emb["data_offsets"][0] + (rare[0] * 96 + 5) * 4)
+        f.write(struct.pack("<f", float("nan")))
+    out = os.path.join(fx.tmp, "error_one_rank.h5")
+    spec = write_job(fx.tmp, "error_one_rank", out, 1, fx.dataset,
+                     model=os.path.join(fx.tmp, "model-${OMPI_COMM_WORLD_RANK}"),
+                     tokenizer=os.path.join(good, "tokenizer.json"))
+    job = Job(spec, 4)
+
+    def repair():  # the node's copy is fixed
+        shutil.copy(os.path.join(good, shard), os.path.join(bad, shard))
+    after_fault(fx, "error_one_rank", job, out, tp=1, n=4, want_text="non-finite scores",
+                before_resume=repair)
+    check("rank 3 on" in job.output(), "error_one_rank: the message names rank 3")
+
+
+def bounded_refusal(name, job, want_text, out):
+    """A job refused before any work: non-zero within END_WITHIN, no rank left, the message, and
+    nothing at `out` (nor its partial file) that would block the next attempt."""
+    rc, took, left = job.wait()
+    text = job.output()
+    check(rc is not None and rc != 0, f"{name}: refused, non-zero (rc {rc}) within {END_WITHIN} s ({took:.1f} s)")
+    check(not left, f"{name}: no rank left running ({len(left)} of {len(job.ranks)} alive)")
+    check(want_text in text, f"{name}: output says {want_text!r}")
+    for sign in ("Segmentation fault", "AddressSanitizer", "terminate called"):
+        check(sign not in text, f"{name}: no {sign!r} in the output")
+    check(not os.path.exists(out) and not os.path.exists(out + ".partial"),
+          f"{name}: no results file left behind to block the next attempt")
+    if want_text not in text:
+        print(text[-3000:])
+    return text
+
+
+def rerun_identical(fx, name, spec, out, tp, n, resume=True):
+    """The job rerun (with output.resume when `resume`) ends complete == an uninterrupted run."""
+    if resume:
+        with open(spec) as f:
+            text = f.read()
+        if "resume: true" not in text:
+            with open(spec, "w") as f:
+                f.write(text.replace("output:\n", "output:\n  resume: true\n"))
+    p = run_to_end(spec, n)
+    state = file_state(out)
+    total = N + N_POISON
+    check(p.returncode == 0 and state == (1, total, total), f"{name}: rerun exits 0, file complete ({state})")
+    if state and state[0] == 1:
+        check(same_results(predictions(out), fx.clean_run(tp)), f"{name}: results == uninterrupted run (tp {tp})")
+
+
+def case_ranks_disagree(fx):
     good = os.path.join(TINY, "tokenizer.json")
     with open(good) as f:
         tok = json.load(f)
-    n_vocab = len(tok["model"]["vocab"])
-    tok["added_tokens"].append({"id": n_vocab, "content": POISON, "single_word": False, "lstrip": False,
+    tok["added_tokens"].append({"id": 7, "content": POISON, "single_word": False, "lstrip": False,
                                 "rstrip": False, "normalized": False, "special": False})
     for r in range(4):
         path = os.path.join(fx.tmp, f"tokenizer-{r}.json")
@@ -411,34 +520,149 @@ def case_error_one_rank(fx):
                 json.dump(tok, f)
         else:
             shutil.copy(good, path)
-    out = os.path.join(fx.tmp, "error_one_rank.h5")
-    spec = write_job(fx.tmp, "error_one_rank", out, 2, fx.dataset,
+    out = os.path.join(fx.tmp, "ranks_disagree.h5")
+    spec = write_job(fx.tmp, "ranks_disagree", out, 2, fx.dataset,
                      tokenizer=os.path.join(fx.tmp, "tokenizer-${OMPI_COMM_WORLD_RANK}.json"))
-    job = Job(spec, 4)
+    text = bounded_refusal("ranks_disagree", Job(spec, 4), "the ranks of this job see different inputs", out)
+    check(re.search(r"rank 3 on \S+: tokenizer '[^']*tokenizer-3\.json'", text) is not None,
+          "ranks_disagree: the message names rank 3, its host and its tokenizer")
+    check(re.search(r"rank [12] on", text) is None, "ranks_disagree: and no rank that agrees")
+    shutil.copy(good, os.path.join(fx.tmp, "tokenizer-3.json"))  # the node's copy is fixed
+    rerun_identical(fx, "ranks_disagree", spec, out, tp=2, n=4, resume=False)
 
-    def repair():  # the node's copy is fixed
-        shutil.copy(good, os.path.join(fx.tmp, "tokenizer-3.json"))
-    after_fault(fx, "error_one_rank", job, out, tp=2, n=4,
-                want_text=f"token id {n_vocab} outside the model's vocab of {n_vocab}", before_resume=repair)
-    check("rank 3 on" in job.output(), "error_one_rank: the message names rank 3")
+    # A dataset copy per rank, chosen by an environment variable of rank 1's own.
+    copy = os.path.join(fx.tmp, "lambada-copy.jsonl")
+    with open(fx.dataset) as f:
+        text = f.read()
+    with open(copy, "w") as f:  # one word changed, every length kept
+        f.write(text.replace(" the ", " thy ", 1))
+    out = os.path.join(fx.tmp, "ranks_disagree_dataset.h5")
+    spec = write_job(fx.tmp, "ranks_disagree_dataset", out, 1, "${BLOOM_FAULTS_DATASET:-" + fx.dataset + "}")
+    cmd = [MPIEXEC, "--oversubscribe", "-n", "1", RUNNER, spec, ":",
+           "-n", "1", "-x", f"BLOOM_FAULTS_DATASET={copy}", RUNNER, spec]
+    text = bounded_refusal("ranks_disagree_dataset", Job(spec, 2, cmd=cmd),
+                           "the ranks of this job see different inputs", out)
+    check(f"rank 1 on" in text and f"dataset '{copy}'" in text and f"'{fx.dataset}'" in text,
+          "ranks_disagree_dataset: the message names rank 1 and both datasets")
+    shutil.copy(fx.dataset, copy)  # the copies are made equal
+    job = Job(spec, 2, cmd=cmd)
+    rc, _, _ = job.wait(timeout=600)
+    state = file_state(out)
+    total = N + N_POISON
+    check(rc == 0 and state == (1, total, total), f"ranks_disagree_dataset: equal copies run to the end ({state})")
+    if state and state[0] == 1:
+        check(same_results(predictions(out), fx.clean_run(1)), "ranks_disagree_dataset: results == uninterrupted run")
+
+
+def tmpfs(d, size):
+    os.makedirs(d, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", d],
+                          capture_output=True).returncode == 0
 
 
 def case_disk_full(fx):
-    d = os.path.join(fx.tmp, "small")
-    os.makedirs(d)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", d], capture_output=True).returncode:
-        print("skip disk_full: needs root with mount rights")
+    for size in ("16k", "28k"):
+        d = os.path.join(fx.tmp, f"small-{size}")
+        if not tmpfs(d, size):
+            print("skip disk_full: needs root with mount rights")
+            return
+        try:
+            name = f"disk_full_{size}"
+            out = os.path.join(d, name + ".h5")
+            spec = write_job(fx.tmp, name, out, 1, fx.dataset, resume=True)
+            bounded_refusal(name, Job(spec, 3), "No space left on device", out)
+            subprocess.run(["mount", "-o", "remount,size=16m", d], check=True)  # space is freed
+            rerun_identical(fx, name, spec, out, tp=1, n=3)
+        finally:
+            subprocess.run(["umount", d])
+    for kib in (24, 32):
+        name = f"file_size_limit_{kib}k"
+        out = os.path.join(fx.tmp, name + ".h5")
+        spec = write_job(fx.tmp, name, out, 1, fx.dataset, resume=True)
+        # The limit on rank 0 (the writer) only: sh's ulimit -f counts 512-byte blocks.
+        cmd = [MPIEXEC, "--oversubscribe", "-n", "1", "sh", "-c", f"ulimit -f {kib * 2} && exec {RUNNER} {spec}",
+               ":", "-n", "2", RUNNER, spec]
+        bounded_refusal(name, Job(spec, 3, cmd=cmd), "the file-size limit (ulimit -f)", out)
+        rerun_identical(fx, name, spec, out, tp=1, n=3)
+    # The disk fills up during the run: the space reserved at the start carries the run through.
+    d = os.path.join(fx.tmp, "fills")
+    if not tmpfs(d, "8m"):
         return
     try:
-        out = os.path.join(d, "disk_full.h5")
-        job = Job(write_job(fx.tmp, "disk_full", out, 1, fx.dataset), 3)
-
-        def grow():  # space is freed
-            subprocess.run(["mount", "-o", "remount,size=16m", d], check=True)
-        after_fault(fx, "disk_full", job, out, tp=1, n=3, want_text="No space left on device",
-                    before_resume=grow)
+        out = os.path.join(d, "disk_fills.h5")
+        spec = write_job(fx.tmp, "disk_fills", out, 1, fx.dataset)
+        job = Job(spec, 3)
+        check(job.wait_mid_run(out), "disk_fills: batches written before the disk fills")
+        subprocess.run(["dd", "if=/dev/zero", f"of={d}/filler", "bs=64k"], capture_output=True)
+        free = os.statvfs(d).f_bavail * os.statvfs(d).f_frsize
+        check(free < 64 << 10, f"disk_fills: the file system is full ({free} bytes free)")
+        rc, took, left = job.wait(timeout=600)
+        state = file_state(out)
+        total = N + N_POISON
+        check(rc == 0 and state == (1, total, total), f"disk_fills: the run ends complete (rc {rc}, {state})")
+        if state and state[0] == 1:
+            check(same_results(predictions(out), fx.clean_run(1)), "disk_fills: results == uninterrupted run")
     finally:
         subprocess.run(["umount", d])
+
+
+def case_two_writers(fx):
+    out = os.path.join(fx.tmp, "two_writers.h5")
+    first = Job(write_job(fx.tmp, "two_writers", out, 1, fx.dataset), 2)
+    check(first.wait_mid_run(out), "two_writers: the first job has written batches")
+    before = open(out, "rb").read()
+    spec = write_job(fx.tmp, "two_writers_second", out, 1, fx.dataset)
+    with open(spec) as f:
+        text = f.read()
+    with open(spec, "w") as f:
+        f.write(text.replace("output:\n", "output:\n  overwrite: true\n"))
+    t0 = time.time()
+    p = subprocess.run([MPIEXEC, "--oversubscribe", "-n", "2", RUNNER, spec], env=ENV,
+                       capture_output=True, text=True, timeout=60)
+    took = time.time() - t0
+    said = p.stdout + p.stderr
+    check(p.returncode != 0 and took < 5, f"two_writers: the second job is refused within 5 s (rc {p.returncode}, {took:.1f} s)")
+    check(any(f"process {pid} on host" in said for pid in first.ranks),
+          f"two_writers: the refusal names the first job's writer (one of pids {first.ranks})")
+    now = open(out, "rb").read()
+    check(len(now) >= len(before) > 0, "two_writers: the file was not truncated by the second job")
+    rc, took, left = first.wait(timeout=600)
+    state = file_state(out)
+    total = N + N_POISON
+    check(rc == 0 and state == (1, total, total), f"two_writers: the first job ends complete (rc {rc}, {state})")
+    if state and state[0] == 1:
+        check(same_results(predictions(out), fx.clean_run(1)), "two_writers: its results == uninterrupted run")
+
+
+def case_nan_weights(fx):
+    model = os.path.join(fx.tmp, "nan-model")
+    shutil.copytree(TINY, model, ignore=shutil.ignore_patterns("reference*", "*.jsonl", "tokenizer-*"))
+    shard = os.path.join(model, "model-00001-of-00003.safetensors")  # word_embeddings [3000, 96] F32
+    with open(shard, "r+b") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        start = header["transformer.word_embeddings.weight"]["data_offsets"][0]
+        f.seek(8 + n + start + (2999 * 96 + 5) * 4)  # the last row: no LAMBADA target uses it
+        f.write(struct.pack("<f", float("nan")))
+    out = os.path.join(fx.tmp, "nan_weights.h5")
+    spec = os.path.join(fx.tmp, "nan_weights.yaml")
+    with open(write_job(fx.tmp, "nan_weights", out, 1, fx.dataset)) as f:
+        text = f.read().replace(f"path: {TINY}", f"path: {model}")
+    with open(spec, "w") as f:
+        f.write(text)
+    p = run_to_end(spec, 2)
+    said = p.stdout + p.stderr
+    check(p.returncode != 0 and "non-finite scores" in said, f"nan_weights: the run stops naming non-finite scores (rc {p.returncode})")
+    check(re.search(r"batch \d+: non-finite scores for scored row \d+ of the batch \(sequence \d+", said) is not None,
+          "nan_weights: the message says where (batch, row, sequence)")
+    if os.path.exists(out):
+        with h5py.File(out, "r") as f:
+            g = f["runs/run/predictions"]
+            done = g["done"][()].astype(bool)
+            check(np.isfinite(g["target_logprob"][()][done]).all() and int(f.attrs["complete"]) == 0,
+                  "nan_weights: no NaN row written, the file not complete")
+    else:
+        check(not os.path.exists(out + ".partial"), "nan_weights: nothing left behind")
 
 
 def wait_gone(pids, timeout):
@@ -453,8 +677,11 @@ def wait_gone(pids, timeout):
 
 def resume_to_clean(name, spec, out, n, clean):
     """The file a fault left (readable, complete = 0) resumed to the uninterrupted run's results."""
-    state = file_state(out)
-    check(state is not None and state[0] == 0, f"{name}: file readable and marked incomplete ({state})")
+    if os.path.exists(out):
+        state = file_state(out)
+        check(state is not None and state[0] == 0, f"{name}: file readable and marked incomplete ({state})")
+    else:  # stopped inside the first batch: no batch finished, so no file (only its partial file)
+        check(True, f"{name}: no results file: no batch had finished")
     with open(spec) as f:
         text = f.read()
     if "resume: true" not in text:
@@ -573,8 +800,9 @@ def case_stop_rank(fx):
     stop_one_rank(fx, "stop_rank_dp2", 1)
 
 
-CASES = ["kill_rank", "kill_writer", "sigterm_ranks", "sigterm_mpirun", "error_one_rank", "disk_full",
-         "stop_rank", "sigint_twice", "sigterm_batch", "kill_mpirun"]
+CASES = ["kill_rank", "kill_writer", "sigterm_ranks", "sigterm_mpirun", "error_one_rank",
+         "ranks_disagree", "disk_full", "two_writers", "nan_weights", "stop_rank", "sigint_twice",
+         "sigterm_batch", "kill_mpirun"]
 
 if __name__ == "__main__":
     chosen = sys.argv[3:] or CASES

@@ -5,7 +5,7 @@ usage: make_seeds.py OUT_DIR
 
 run_fuzzers.sh starts each target from these seeds plus the kept corpus (corpus/<target>/); the
 seeds only need to reach the interesting formats (a valid tokenizer.json, safetensors file,
-JSON-lines dataset and job spec), the fuzzer does the rest. Each input's first byte is the mode
+JSON-lines dataset, job spec and results file), the fuzzer does the rest. Each input's first byte is the mode
 byte the target documents.
 """
 import json
@@ -172,8 +172,24 @@ def torch_file_seeds():
         put("fuzz_torch_file", "pickle-" + name, b"\x00" + pkl)
 
 
+def results_file_seeds():
+    """Small results files written from io/RESULTS.md by tests/io/results_reference.py (h5py)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests/io"))
+    try:
+        import results_reference as ref
+    except ImportError:
+        print("make_seeds.py: no h5py, no fuzz_results_file seeds (the kept corpus has some)")
+        return
+    rows = [(0, True, -0.5, 10, [5, 6], [5, 6]), (1, False, -3.25, 12, [7], [9])]
+    d = os.path.join(OUT, "fuzz_results_file")
+    os.makedirs(d, exist_ok=True)
+    ref.write_results(os.path.join(d, "complete"), rows, done=[1, 1], complete=1, timings=1)
+    ref.write_results(os.path.join(d, "partial"), rows, done=[1, 0], complete=0, timings=1)
+
+
 tokenizer_seeds()
 safetensors_seeds()
 torch_file_seeds()
 dataset_seeds()
 job_spec_seeds()
+results_file_seeds()

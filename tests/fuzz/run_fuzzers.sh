@@ -10,6 +10,7 @@
 #               tests/fuzz/corpus/<target>/ (without -u the kept corpus is not touched)
 #   -j JOBS     parallel targets (default 1)
 #   TARGET      fuzz_tokenizer fuzz_safetensors fuzz_dataset fuzz_job_spec fuzz_torch_file
+#               fuzz_results_file
 #               (default: all)
 # A crash, leak, timeout or failed property stops that target: the input is copied to
 # tests/fuzz/regressions/<target>/ (replayed by the CTest `fuzz` tests once committed) and the
@@ -32,7 +33,8 @@ while getopts "t:uj:" opt; do
 done
 shift $((OPTIND - 1))
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_tokenizer fuzz_safetensors fuzz_dataset fuzz_job_spec fuzz_torch_file)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_tokenizer fuzz_safetensors fuzz_dataset fuzz_job_spec
+  fuzz_torch_file fuzz_results_file)
 
 cmake -S "$HERE" -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$BUILD" -j2 "${TARGETS[@]}" >/dev/null
@@ -45,7 +47,16 @@ dict_for() {
   case $1 in
     fuzz_job_spec) echo "-dict=$HERE/job_spec.dict" ;;
     fuzz_torch_file) echo "-dict=$HERE/torch_pickle.dict" ;;
+    fuzz_results_file) echo "-dict=$HERE/results_file.dict" ;;
     *) echo "-dict=$HERE/json.dict" ;;
+  esac
+}
+
+# Results files are HDF5: the smallest valid one is ~50 KB.
+max_len_for() {
+  case $1 in
+    fuzz_results_file) echo "-max_len=131072" ;;
+    *) echo "-max_len=8192" ;;
   esac
 }
 
@@ -60,7 +71,7 @@ fuzz_one() {
   local rc=0
   "$BUILD/$t" "$run/corpus" "$HERE/corpus/$t" "${extra[@]}" "$WORK/seeds/$t" \
     "$(dict_for "$t")" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=8192 -print_final_stats=1 -artifact_prefix="$run/artifacts/" \
+    "$(max_len_for "$t")" -print_final_stats=1 -artifact_prefix="$run/artifacts/" \
     >"$run/log" 2>&1 || rc=$?
   grep -E "^(stat::number_of_executed_units|stat::new_units_added|Done)" "$run/log" | sed "s/^/$t: /" || true
   if [ $rc -ne 0 ] || [ -n "$(ls -A "$run/artifacts")" ]; then
@@ -73,7 +84,7 @@ fuzz_one() {
   if [ $UPDATE = 1 ]; then
     local merged="$run/merged"
     mkdir -p "$merged"
-    "$BUILD/$t" -set_cover_merge=1 -use_counters=0 "$merged" "$HERE/corpus/$t" "$run/corpus" "$WORK/seeds/$t" \
+    "$BUILD/$t" -set_cover_merge=1 -use_counters=0 "$(max_len_for "$t")" "$merged" "$HERE/corpus/$t" "$run/corpus" "$WORK/seeds/$t" \
       >"$run/merge.log" 2>&1
     rm -rf "$HERE/corpus/$t"
     mv "$merged" "$HERE/corpus/$t"

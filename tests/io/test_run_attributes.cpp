@@ -50,6 +50,10 @@ void make_schema_v1(const std::string& path) {
                            "weights_fingerprint", "tokenizer"})
     ASSERT_GE(H5Adelete(run.get(), name), 0) << name;
   h5::write_attribute(run.get(), "perplexity", token_perplexity);
+  // /1 runners wrote no checksums.
+  ASSERT_GE(H5Adelete(f.get(), "attributes_crc32"), 0);
+  ASSERT_GE(H5Adelete(run.get(), "attributes_crc32"), 0);
+  ASSERT_GE(H5Ldelete(run.get(), "predictions/checksum", H5P_DEFAULT), 0);
 }
 
 TEST(RunAttributes, SchemaV1IsReadReadOnly) {

@@ -177,7 +177,7 @@ TEST(JobSpec, ResolvedSpecHasEveryKey) {
   EXPECT_EQ(spec["batch"]["size"].as<int>(), 16);
   EXPECT_EQ(spec["parallelism"]["tp"].as<int>(), 1);
   EXPECT_EQ(spec["output"]["resume"].as<bool>(), false);
-  EXPECT_EQ(spec["load"]["threads"].as<int>(), 4);
+  EXPECT_EQ(spec["load"]["threads"].as<std::string>(), "auto");
   EXPECT_EQ(spec["method"].as<std::string>(), "teacher_forced");
   // Evaluating the spec alone gives the same run, from any folder.
   const JobSpec again = parse_job_spec(j.runs[0].yaml, "spec");
@@ -189,6 +189,9 @@ TEST(JobSpec, GuardsOfOddInput) {
   EXPECT_NE(error_of(std::string(kBase) + "load:\n  threads: 100000\n")
                 .find("load.threads must be <= 256, got 100000"), std::string::npos);
   EXPECT_EQ(error_of(std::string(kBase) + "load:\n  threads: 256\n"), "");
+  EXPECT_EQ(error_of(std::string(kBase) + "load:\n  threads: auto\n"), "");
+  EXPECT_NE(error_of(std::string(kBase) + "load:\n  threads: many\n")
+                .find("load.threads must be an integer, got 'many'"), std::string::npos);
   // A second document would be dropped by a plain YAML::Load.
   const std::string two = std::string(kBase) + "---\nname: other\n";
   EXPECT_NE(error_of(two).find("job.yaml:9: the job file holds 2 YAML documents"), std::string::npos)

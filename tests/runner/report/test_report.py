@@ -33,6 +33,8 @@ import h5py
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(ROOT, "tests/io"))
+import results_reference as ref  # noqa: E402  (the checksums of io/RESULTS.md)
 TINY = os.path.join(ROOT, "tests/data/tiny-bloom")
 LAMBADA = os.path.join(ROOT, "tests/data/lambada/lambada_test.jsonl")
 RUNNER = os.path.abspath(sys.argv[1])
@@ -253,6 +255,9 @@ def doctored(tmp, path, runs, name, n_flip):
         pred[j] = ids
         g.attrs["n_correct"] = np.int64(c.sum())
         g.attrs["accuracy"] = float(c.mean())
+        # The checksums of what changed, recomputed (else the runner reads the copy as damaged).
+        ref.reseal_rows(g["predictions"], list(wrong) + [j])
+        ref.seal(g)
     return out, set(int(i) for i in wrong) | {j}
 
 
@@ -287,6 +292,8 @@ def test_incomplete(tmp, path, runs):
         g["predictions/done"][...] = done
         g.attrs["complete"] = np.uint8(0)
         f.attrs["complete"] = np.uint8(0)
+        ref.seal(g)
+        ref.seal(f)
     exp, _ = expected(read_file(out))
     doc = json.loads(report_ok(out, "--json").stdout)
     r = next(r for r in doc["runs"] if r["run"] == name)
@@ -430,6 +437,7 @@ def test_examples(tmp, path, runs, bad, changed):
     with h5py.File(moved, "r+") as f:
         f["runs"][name].attrs["tokenizer"] = "/nonexistent/tokenizer.json"
         f["runs"][name].attrs["dataset"] = "/nonexistent/lambada.jsonl"
+        ref.seal(f["runs"][name])
     pr = report_ok(moved, "--run", name, "--examples", "--limit", "3")
     first = list(pa["predicted_ids"][0])
     check("warning" in pr.stderr and "tokenizer" in pr.stderr and "[" + " ".join(map(str, first)) + "]" in pr.stdout,
