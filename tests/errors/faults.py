@@ -219,6 +219,15 @@ output:
     return spec
 
 
+def set_resume(spec):
+    """Adds output.resume: true to the job file `spec` (if it is not there)."""
+    with open(spec) as f:
+        text = f.read()
+    if "resume: true" not in text:
+        with open(spec, "w") as f:
+            f.write(text.replace("output:\n", "output:\n  resume: true\n"))
+
+
 def run_to_end(spec, n):
     cmd = [RUNNER, spec] if n == 0 else [MPIEXEC, "--oversubscribe", "-n", str(n), RUNNER, spec]
     p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600,
@@ -369,11 +378,7 @@ def after_fault(fx, name, job, out, tp, n, want_rc=None, want_text=None, resume_
     if before_resume:
         before_resume()
     spec = resume_spec or job.spec
-    with open(spec) as f:
-        resumed = f.read()
-    if "resume: true" not in resumed:
-        with open(spec, "w") as f:
-            f.write(resumed.replace("output:\n", "output:\n  resume: true\n"))
+    set_resume(spec)
     p = run_to_end(spec, n)
     check(p.returncode == 0 and "resuming with" in p.stdout, f"{name}: resumed job exits 0 and says it resumed")
     state = file_state(out)
@@ -494,11 +499,7 @@ def bounded_refusal(name, job, want_text, out):
 def rerun_identical(fx, name, spec, out, tp, n, resume=True):
     """The job rerun (with output.resume when `resume`) ends complete == an uninterrupted run."""
     if resume:
-        with open(spec) as f:
-            text = f.read()
-        if "resume: true" not in text:
-            with open(spec, "w") as f:
-                f.write(text.replace("output:\n", "output:\n  resume: true\n"))
+        set_resume(spec)
     p = run_to_end(spec, n)
     state = file_state(out)
     total = N + N_POISON
@@ -682,11 +683,7 @@ def resume_to_clean(name, spec, out, n, clean):
         check(state is not None and state[0] == 0, f"{name}: file readable and marked incomplete ({state})")
     else:  # stopped inside the first batch: no batch finished, so no file (only its partial file)
         check(True, f"{name}: no results file: no batch had finished")
-    with open(spec) as f:
-        text = f.read()
-    if "resume: true" not in text:
-        with open(spec, "w") as f:
-            f.write(text.replace("output:\n", "output:\n  resume: true\n"))
+    set_resume(spec)
     p = run_to_end(spec, n)
     state = file_state(out)
     total = len(clean["done"])

@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         bloom::fuzz::violated("empty required value");
       if (r.output.path != job.runs[0].output.path) bloom::fuzz::violated("output path differs");
       if (r.batch.size < 1 || r.batch.max_tokens < 0 || r.parallelism.tp < 1 ||
-          r.parallelism.dp < 0 || r.dataset.limit < 0 || r.load_threads < 1)
+          r.parallelism.dp < 0 || r.dataset.limit < 0 || r.load_threads < 0)
         bloom::fuzz::violated("value out of range");
       if (r.output.resume && r.output.overwrite) bloom::fuzz::violated("resume and overwrite");
     }

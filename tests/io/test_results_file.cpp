@@ -16,27 +16,21 @@
 
 #include "core/check.h"
 #include "io/hdf5_util.h"
+#include "tests/test_support.h"
 
 namespace bloom::io {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ResultsFileTest : public ::testing::Test {
+class ResultsFileTest : public bloom::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "bloom_results_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
   void TearDown() override {
-    std::error_code ec;
+    std::error_code ec;  // a test takes the folder's write permission away
     fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(dir_, ec);
+    TempDirTest::TearDown();
   }
-  std::string file(const std::string& name) const { return (fs::path(dir_) / name).string(); }
-
-  std::string dir_;
+  std::string file(const std::string& name) const { return path(name); }
 };
 
 RunAttributes sample_attributes() {

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 #include "io/hdf5_util.h"
 #include "io/results_file.h"
 #include "io/results_integrity.h"
@@ -26,15 +27,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class ResultsIntegrityTest : public ::testing::Test {
+class ResultsIntegrityTest : public bloom::testing::TempDirTest {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "bloom_integrity_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    path_ = (fs::path(dir_) / "job.h5").string();
+    TempDirTest::SetUp();
+    path_ = path("job.h5");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // A finished file: 6 passages, the target ids distinctive (0x5A5A0000 + ...), run attribute
   // model = kModel.
@@ -92,7 +90,7 @@ class ResultsIntegrityTest : public ::testing::Test {
   }
 
   static constexpr const char* kModel = "models/bloom-integrity-test-model";
-  std::string dir_, path_;
+  std::string path_;
 };
 
 // The error of `body` (empty when none was thrown).

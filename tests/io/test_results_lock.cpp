@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 #include "io/results_file.h"
 
 namespace bloom::io {
@@ -22,15 +23,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class WriterLockTest : public ::testing::Test {
+class WriterLockTest : public bloom::testing::TempDirTest {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "bloom_lock_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    path_ = (fs::path(dir_) / "job.h5").string();
+    TempDirTest::SetUp();
+    path_ = path("job.h5");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Runs `body` in a child process; returns its exit code (0: no error; 1: bloom::Error with
   // its message written to `message_file`).
@@ -50,7 +48,7 @@ class WriterLockTest : public ::testing::Test {
     waitpid(child, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
-  std::string message_file() const { return dir_ + "/message.txt"; }
+  std::string message_file() const { return path("message.txt"); }
   std::string message() const {
     std::ifstream in(message_file());
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -60,7 +58,7 @@ class WriterLockTest : public ::testing::Test {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
-  std::string dir_, path_;
+  std::string path_;
 };
 
 TEST_F(WriterLockTest, SecondWriterIsRefusedAtOnceNamingTheHolder) {

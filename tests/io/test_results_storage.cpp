@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 #include "io/results_file.h"
 
 namespace bloom::io {
@@ -25,18 +26,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class ResultsStorageTest : public ::testing::Test {
+class ResultsStorageTest : public bloom::testing::TempDirTest {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "bloom_storage_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    path_ = (fs::path(dir_) / "job.h5").string();
+    TempDirTest::SetUp();
+    path_ = path("job.h5");
   }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string partial() const { return storage::staging_path(path_); }
 
-  std::string dir_, path_;
+  std::string path_;
 };
 
 PassageResult row() {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 
 namespace bloom {
 namespace {
@@ -25,15 +26,12 @@ std::string error_of(const std::function<void()>& body) {
   return "";
 }
 
-class ResumeTest : public ::testing::Test {
+class ResumeTest : public bloom::testing::TempDirTest {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "bloom_resume_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    out_ = dir_ + "/r.h5";
+    TempDirTest::SetUp();
+    out_ = path("r.h5");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   JobSpec job(const std::string& extra = "") const {
     return parse_job_spec("name: j\nmodel:\n  path: /models/a\ndataset:\n  path: /data/d.jsonl\n"
@@ -70,7 +68,7 @@ class ResumeTest : public ::testing::Test {
     check_resume(view, j, {resume_record(j.runs[0], 1, f)});
   }
 
-  std::string dir_, out_;
+  std::string out_;
 };
 
 TEST_F(ResumeTest, RecordFillsDefaultsAndResolvesTheLayout) {
