@@ -3,7 +3,8 @@
 // folder the same box found in FT's layout, across the rank files that hold it, written
 // straight into HF's layout by strided reads (one pass, no whole-tensor copy).
 // All tensors share one allocation; reads run on a small thread pool, each task reading one
-// tensor slice into host memory (the destination itself on CPU, a staging block for CUDA)
+// tensor slice into host memory (the destination itself on CPU; for CUDA the thread's
+// page-locked stage, core/upload_stage.h, which it then copies on a stream of its own)
 // converted to the compute dtype. On CPU, fp16/bf16 round the weights to that format while the
 // arithmetic stays fp32 (the CPU ops are fp32-only).
 #include "engine/bloom_weights.h"
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "core/check.h"
+#include "core/upload_stage.h"
 #include "engine/bloom_params.h"
 #include "engine/workspace.h"
 
@@ -179,20 +181,28 @@ void read_ft(const io::Checkpoint& ck, const BloomConfig& c, const TpPlan& plan,
 }
 
 void run_task(const io::Checkpoint& ck, const BloomConfig& c, const TpPlan& plan,
-              const LoadTask& t, DType read_dtype, Device device) {
+              const LoadTask& t, DType read_dtype, Device device, UploadStage& stage) {
   const size_t n = static_cast<size_t>(t.dst->numel());
-  std::vector<char> staging;
-  void* host = t.dst->data;
-  const bool direct = device == Device::CPU && read_dtype == t.dst->dtype;
-  if (!direct) {
-    staging.resize(n * dtype_size(read_dtype));
-    host = staging.data();
+  const size_t bytes = n * dtype_size(read_dtype);
+  auto read = [&](void* host) {
+    if (is_ft(ck))
+      read_ft(ck, c, plan, t.param, read_dtype, host);
+    else
+      read_hf(ck, c, plan, t.param, read_dtype, host);
+  };
+  if (device == Device::CPU && read_dtype == t.dst->dtype) {  // straight into the weights
+    read(t.dst->data);
+    return;
   }
-  if (is_ft(ck))
-    read_ft(ck, c, plan, t.param, read_dtype, host);
-  else
-    read_hf(ck, c, plan, t.param, read_dtype, host);
-  if (direct) return;
+  // To the device through the thread's page-locked stage (every tensor but a large embedding).
+  if (device == Device::CUDA && read_dtype == t.dst->dtype && bytes <= stage.capacity()) {
+    read(stage.buffer(bytes));
+    stage.upload(t.dst->data, bytes);
+    return;
+  }
+  std::vector<char> staging(bytes);
+  void* host = staging.data();
+  read(host);
   if (device == Device::CPU) {  // fp16/bf16 rounding emulated on the CPU backend
     convert_host(host, read_dtype, t.dst->data, t.dst->dtype, n);
     return;
@@ -327,11 +337,19 @@ BloomWeights BloomWeights::load(const io::Checkpoint& ckpt, const BloomConfig& c
   std::atomic<size_t> next{0};
   std::mutex err_mu;
   std::exception_ptr err;
+  // Each thread stages through page-locked memory the size of the largest tensor up to 256 MiB
+  // (a layer's h_to_4h at tp 1 is 128 MiB; a 2 GiB embedding goes through pageable memory).
+  size_t stage_bytes = 0;
+  for (const LoadTask& t : tasks) {
+    const size_t b = static_cast<size_t>(t.dst->numel()) * dtype_size(read_dtype);
+    if (b <= (size_t{256} << 20)) stage_bytes = std::max(stage_bytes, b);
+  }
   auto worker = [&] {
     ctx.bind_current_thread();
+    UploadStage stage(ctx, stage_bytes);
     for (size_t i; (i = next.fetch_add(1)) < tasks.size();) {
       try {
-        run_task(ckpt, c, p, tasks[i], read_dtype, ctx.device());
+        run_task(ckpt, c, p, tasks[i], read_dtype, ctx.device(), stage);
       } catch (...) {
         std::lock_guard<std::mutex> lock(err_mu);
         if (!err) err = std::current_exception();
