@@ -1,5 +1,6 @@
 // Shared by the C++ tests: the message of the bloom::Error a call throws (a test of a refusal
-// checks what it says), and a fresh temporary folder per test.
+// checks what it says), whether a GPU is there (CUDA tests skip without one), and a fresh
+// temporary folder per test.
 #pragma once
 
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "core/check.h"
+#include "core/context.h"
 
 namespace bloom::testing {
 
@@ -23,6 +25,19 @@ inline std::string error_of(const std::function<void()>& f) {
   }
   ADD_FAILURE() << "no bloom::Error thrown";
   return "";
+}
+
+/// Whether a CUDA context can be made here (a CUDA build and a device); asked once.
+inline bool gpu_present() {
+  static const bool present = [] {
+    try {
+      Context c(Device::CUDA);
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  }();
+  return present;
 }
 
 /// A fresh folder per test (named after it), removed afterwards.

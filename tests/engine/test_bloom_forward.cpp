@@ -16,6 +16,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
+#include "tests/test_support.h"
 
 namespace bloom {
 namespace {
@@ -232,19 +233,10 @@ TEST(BloomForward, LambadaReferencePassages) { check_LambadaReferencePassages();
 
 #ifdef BLOOM_WITH_CUDA
 // The same comparisons with the CUDA backend in fp32 (within 1e-4 of HF).
-bool have_gpu() {
-  try {
-    Context c(Device::CUDA);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
-
 class BloomForwardCuda : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+    if (!testing::gpu_present()) GTEST_SKIP() << "no CUDA device";
     g_device = Device::CUDA;
   }
   void TearDown() override { g_device = Device::CPU; }

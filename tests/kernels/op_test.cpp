@@ -10,23 +10,12 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "tests/test_support.h"
 
-#ifdef BLOOM_WITH_CUDA
-#include <cuda_runtime.h>
-#endif
 
 namespace bloom::ops::testing {
 
 namespace {
-
-bool gpu_present() {
-#ifdef BLOOM_WITH_CUDA
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-#else
-  return false;
-#endif
-}
 
 int64_t count(std::initializer_list<int64_t> shape) {
   int64_t n = 1;
@@ -124,7 +113,8 @@ std::string error_message_of(const std::exception& e) {
 }
 
 void OpTest::SetUp() {
-  if (device() == Device::CUDA && !gpu_present()) GTEST_SKIP() << "no CUDA device";
+  if (device() == Device::CUDA && !::bloom::testing::gpu_present())
+    GTEST_SKIP() << "no CUDA device";
   ctx_ = std::make_unique<Context>(device(), 0);
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   rng_.seed(static_cast<uint32_t>(std::hash<std::string>()(info->name())));

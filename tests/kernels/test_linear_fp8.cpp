@@ -11,23 +11,12 @@
 #include "core/fp8.h"
 #include "core/tensor.h"
 #include "kernels/ops.h"
-
-#ifdef BLOOM_WITH_CUDA
-#include <cuda_runtime.h>
-#endif
+#include "tests/test_support.h"
 
 namespace bloom::ops {
 namespace {
 
-bool device_available(Device d) {
-  if (d == Device::CPU) return true;
-#ifdef BLOOM_WITH_CUDA
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-#else
-  return false;
-#endif
-}
+bool device_available(Device d) { return d == Device::CPU || ::bloom::testing::gpu_present(); }
 
 // A tensor on `device` holding `bytes` (host data in the tensor's dtype).
 struct Owned {
@@ -91,7 +80,7 @@ TEST_P(Fp8Ops, QuantizeGivesTheReferenceBytesAndScales) {
   const Case c = GetParam();
   // K 300: the plain kernel; 256 and 4096: one-pass vector rows (16-bit inputs, K % 8 == 0).
   for (const int64_t K : {300, 256, 4096}) {
-    SCOPED_TRACE(testing::Message() << "K " << K);
+    SCOPED_TRACE(::testing::Message() << "K " << K);
     const int64_t T = 37;
     std::vector<float> x = random_values(T * K, 1, 3.0f);
     for (int64_t j = 0; j < K; ++j) x[5 * K + j] = 0.0f;  // an all-zero row: scale 1, bytes 0
@@ -136,7 +125,7 @@ TEST_P(Fp8Ops, LinearMatchesTheReference) {
   const int64_t T = 67, K = 256, N = 96;  // K, N multiples of 16 as FP8 GEMMs need
   for (const bool gelu : {false, true}) {
     for (const bool with_bias : {false, true}) {
-      SCOPED_TRACE(testing::Message() << "gelu " << gelu << " bias " << with_bias);
+      SCOPED_TRACE(::testing::Message() << "gelu " << gelu << " bias " << with_bias);
       const std::vector<float> x = random_values(T * K, 2, 1.0f), w = random_values(N * K, 3, 0.05f);
       std::vector<uint8_t> xq(T * K), wq(N * K);
       std::vector<float> xs(T), ws(N);
