@@ -60,9 +60,9 @@ struct Engine {
   double load_seconds = 0.0;
 };
 
-// load.threads, or for `auto` this node's cores shared by its ranks, at most 16 (reading
-// 14 GB from the page cache: 4.2 s with 4 threads, 2.5 s with 16 on the H200 machine; a
-// FasterTransformer folder, which transposes as it reads, 7.0 and 2.5 s).
+// load.threads, or for `auto` this node's cores shared by its ranks, at most 16 (14 GB from
+// the page cache on the H200 machine: safetensors 1.9 s with 4 threads, 2.0 s with 16; a
+// FasterTransformer folder, which transposes as it reads, 3.0 and 2.0 s).
 int load_threads(const RunSpec& r, const MpiSession& mpi) {
   if (r.load_threads > 0) return static_cast<int>(r.load_threads);
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
