@@ -32,6 +32,20 @@ def reseal_rows(predictions, rows):
                                    [int(x) for x in p["predicted_ids"][i]])
 
 
+def undo_rows(path, run, rows):
+    """Makes the results file at `path` look as a job killed mid-run left it: `rows` of `run` not
+    done, the run and the file incomplete, their attributes resealed."""
+    with h5py.File(path, "r+") as f:
+        g = f["runs"][run]
+        done = g["predictions/done"][()]
+        done[rows] = 0
+        g["predictions/done"][...] = done
+        g.attrs["complete"] = np.uint8(0)
+        f.attrs["complete"] = np.uint8(0)
+        seal(g)
+        seal(f)
+
+
 def attributes_crc(attrs):
     """CRC-32 of an h5py AttributeManager (or a dict of name -> value) as RESULTS.md defines it."""
     data = b""
