@@ -1,5 +1,8 @@
 // GemmPlan and GemmPlans (see gemm_plan.cuh): cuBLASLt descriptors built once per shape, the
 // bias and scale pointers set per call, algorithms tuned once per bucket when asked.
+#include <cstdio>
+#include <cstdlib>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/gemm_plan.cuh"
 
@@ -170,6 +173,17 @@ GemmPlan& GemmPlans::get(cublasLtHandle_t handle, const GemmShape& s, bool tune_
     tune(handle, *plan, s, ops, workspace, stream);
     tuned_[bucket] = plan->algo;
   }
+  // BLOOM_GEMM_LOG=1: each new plan of >= 8192 rows on stderr (which way an op took, whether
+  // cuBLASLt had an algorithm, whether it was tuned): what the per-op profile cannot show.
+  static const bool log = std::getenv("BLOOM_GEMM_LOG") != nullptr;
+  if (log && s.n >= kMinTunedN)
+    std::fprintf(stderr, "gemm plan: m %lld n %lld k %lld ab %d d %d epilogue %d outer-vector "
+                 "scales %d align %u/%u/%u: %s%s\n", static_cast<long long>(s.m),
+                 static_cast<long long>(s.n), static_cast<long long>(s.k),
+                 static_cast<int>(s.ab_type), static_cast<int>(s.d_type),
+                 static_cast<int>(s.epilogue), s.outer_vector_scales ? 1 : 0, s.align_a,
+                 s.align_b, s.align_d, plan->ok ? "ok" : "no algorithm",
+                 plan->tuned ? ", tuned" : "");
   return *plans_.emplace(s, std::move(plan)).first->second;
 }
 
