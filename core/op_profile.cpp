@@ -14,7 +14,8 @@ namespace bloom {
 
 OpProfile::~OpProfile() { clear(); }
 
-void OpProfile::begin(const Context& ctx, std::string name, double flops, double bytes) {
+void OpProfile::begin([[maybe_unused]] const Context& ctx, std::string name, double flops,
+                      double bytes) {
   Span s;
   s.name = std::move(name);
   s.flops = flops;

@@ -85,7 +85,9 @@ std::string mpi_library() {
 }
 
 // "12.4" from 12040 (CUDA's major * 1000 + minor * 10 encoding).
-std::string cuda_version(int v) { return v > 0 ? fmt::format("{}.{}", v / 1000, (v % 1000) / 10) : "none"; }
+[[maybe_unused]] std::string cuda_version(int v) {
+  return v > 0 ? fmt::format("{}.{}", v / 1000, (v % 1000) / 10) : "none";
+}
 
 json versions(const std::string& runner_version) {
   json v;
