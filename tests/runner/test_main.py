@@ -88,7 +88,7 @@ def case_streams(tmp):
               f"{cmd[0] if len(cmd) > 1 else 'run'}: the error on stderr, nothing on stdout")
         check(not SOURCE_LOCATION.search(p.stderr), f"no source location without -v: {p.stderr.strip()[-160:]!r}")
         p = runner(["-v"] + cmd, tmp)
-        m = re.search(r"\[[\w/.]*?(\w+\.cpp):\d+[,\]]", p.stderr)
+        m = re.search(r"\[[^\s\[\]]*?(\w+\.cpp):\d+[,\]]", p.stderr)  # any checkout path
         check(p.returncode == 1 and m is not None and os.path.exists(os.path.join(ROOT, "runner", m.group(1))),
               f"-v: the source location, a file of the runner ({m.group(1) if m else p.stderr.strip()[-160:]})")
     p = runner(["report", os.path.join(tmp, "none.h5")], tmp)
