@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "core/env.h"
 #include "io/hdf5_util.h"
 #include "io/results_integrity.h"
 #include "io/results_layout.h"
@@ -148,11 +149,12 @@ void ResultsFile::check_openable(const std::string& path, OpenMode mode) {
 namespace {
 
 // HDF5 and a damaged file: a child process reads it first (integrity::run_isolated). Its time
-// limit: a minute, and a second for each 20 MB (verification reads the whole file).
+// limit: BLOOM_VERIFY_TIMEOUT_S (default 30 s), and a second for each 20 MB (verification reads
+// the whole file; an intact results file of a sweep reads in well under a second).
 double verify_timeout(const std::string& path) {
   std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(path, ec);
-  return 60.0 + (ec ? 0.0 : static_cast<double>(size) / 20e6);
+  return env_seconds({"BLOOM_VERIFY_TIMEOUT_S"}, 30.0) + (ec ? 0.0 : static_cast<double>(size) / 20e6);
 }
 
 void verify_isolated(const std::string& path, bool require_checksums) {

@@ -193,7 +193,8 @@ void run_isolated(const std::string& path, const std::function<void()>& body, do
   }
   close(pipe_fds[0]);
   BLOOM_CHECK(!timed_out, "results file '{}' is damaged: reading it did not finish within {:.0f} s "
-              "(HDF5 loops on some damaged structures)", path, timeout_seconds);
+              "(HDF5 loops on some damaged structures; on a file system that slow, raise "
+              "BLOOM_VERIFY_TIMEOUT_S)", path, timeout_seconds);
   if (WIFSIGNALED(status)) {
     BLOOM_FAIL("results file '{}' is damaged: reading it made the HDF5 library fail (killed by "
                "signal {})", path, WTERMSIG(status));

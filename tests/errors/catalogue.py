@@ -1035,6 +1035,38 @@ def _(ctx):
     return ctx.run(dataset=d, out=d, output_extra="  overwrite: true\n")
 
 
+
+ENVIRONMENT = "Environment variables"
+
+
+@case(ENVIRONMENT, "a time limit that is not seconds", "is not a positive number of seconds",
+      "A time limit read from the environment (BLOOM_COMM_TIMEOUT_S, BLOOM_NCCL_TIMEOUT_S, "
+      "BLOOM_VERIFY_TIMEOUT_S: how long a read of an existing results file may take) is not a "
+      "number of seconds greater than 0 (here `ten`; `5s` is refused too). The message names the "
+      "variable and its value.",
+      "Give plain seconds: `BLOOM_COMM_TIMEOUT_S=600`; unset it for the default.",
+      pattern=r"BLOOM_COMM_TIMEOUT_S='ten' is not a positive number of seconds")
+def _(ctx):
+    launch = ctx.run(ranks=2)
+    launch.cmd = ["env", "BLOOM_COMM_TIMEOUT_S=ten", RUNNER] + launch.args
+    return launch
+
+
+@case(ENVIRONMENT, "a results file too slow to read", "did not finish within",
+      "An existing results file (to resume or report) is read whole in a child process first; "
+      "that read took longer than BLOOM_VERIFY_TIMEOUT_S (default 30 s, plus a second per 20 MB "
+      "of file). HDF5 1.10 loops forever on some damaged structures (here a results file with "
+      "inverted bytes in its global heap, tests/data/results-damaged), so the file is reported "
+      "damaged; a healthy file reads in well under a second.",
+      "Treat the file as damaged (recompute, or use a copy); only on a file system known to be "
+      "that slow, raise BLOOM_VERIFY_TIMEOUT_S.",
+      output="untouched", pattern=r"results file '[^']+' is damaged: reading it did not finish within 2 s")
+def _(ctx):
+    shutil.copy(os.path.join(DATA, "results-damaged/heap-loop.h5"), ctx.out)
+    launch = ctx.run(output_extra="  resume: true\n")
+    launch.cmd = ["env", "BLOOM_VERIFY_TIMEOUT_S=2", RUNNER] + launch.args
+    return launch
+
 # ---- running ----------------------------------------------------------------------------------
 
 def descendants(pid):

@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -232,6 +234,27 @@ TEST_F(ResultsIntegrityTest, NonFiniteValuesAreNeverWritten) {
   message = error_of([&] { w.finish_run("a", a); });
   EXPECT_NE(message.find("stderr is nan"), std::string::npos) << message;
   EXPECT_FALSE(w.run_complete("a"));
+}
+
+// A file whose damaged global heap makes HDF5 1.10 loop forever (tests/data/results-damaged):
+// a resume is refused as damaged within the time limit BLOOM_VERIFY_TIMEOUT_S sets (a newer
+// HDF5 fails at once instead: also a "damaged" refusal), and the file is left as it was.
+TEST_F(ResultsIntegrityTest, FileHdf5CannotReadIsRefusedWithinTheTimeLimit) {
+  fs::copy_file(std::string(BLOOM_SOURCE_DIR) + "/tests/data/results-damaged/heap-loop.h5", path_);
+  const std::string before = bytes();
+  setenv("BLOOM_VERIFY_TIMEOUT_S", "2", 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string message = error_of([&] { ResultsFile w(path_, OpenMode::Resume, "v", "spec"); });
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  unsetenv("BLOOM_VERIFY_TIMEOUT_S");
+  EXPECT_NE(message.find("results file '" + path_ + "' is damaged"), std::string::npos) << message;
+  EXPECT_LT(took, 20.0) << message;
+  EXPECT_EQ(bytes(), before);
+  setenv("BLOOM_VERIFY_TIMEOUT_S", "soon", 1);
+  EXPECT_NE(error_of([&] { ResultsFile r(path_, OpenMode::ReadOnly, "", ""); })
+                .find("BLOOM_VERIFY_TIMEOUT_S='soon' is not a positive number of seconds"),
+            std::string::npos);
+  unsetenv("BLOOM_VERIFY_TIMEOUT_S");
 }
 
 TEST(RunIsolated, PassesErrorsAndNamesCrashesAndHangs) {
