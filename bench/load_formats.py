@@ -2,7 +2,7 @@
 """Load time of one checkpoint in each format the runner reads, in one process tree.
 
 usage: load_formats.py --runner RUNNER --model HF_DIR --work DIR [--backend cuda] [--dtype fp16]
-                       [--threads 4,16] [--repeat 2] [--limit 8]
+                       [--threads 4,16] [--ranks 1,2] [--repeat 2] [--limit 8]
 
 From HF_DIR (make-model's safetensors output) it writes, into DIR:
   bin/  the same tensors as two torch.save shards split like the hub's bloom-7b1 files (~71% of
@@ -13,7 +13,11 @@ From HF_DIR (make-model's safetensors output) it writes, into DIR:
 then runs the runner on each format (a job of --limit passages: load + a few batches), --repeat
 times per --threads value, formats interleaved, and prints per format the runner's own load
 seconds and GB/s (its "loaded" line: weights in the compute dtype per rank) and the process's
-peak host RSS (wait4). Ends by checking that the formats gave identical results.
+peak host RSS (wait4). --ranks 1,2 also runs each load as 2 data-parallel ranks on this node
+(mpirun -n 2, each rank loads the whole model, each reads with its own threads: --threads per
+rank): the runner's time is the slowest rank's, so the node's rate is ranks x GB per rank / s.
+On the cuda backend each rank needs its own GPU. Ends by checking that every load gave identical
+results.
 """
 import argparse
 import json
@@ -66,7 +70,7 @@ def write_bin(hf_dir, out):
             shutil.copy(os.path.join(hf_dir, f), out)
 
 
-def run_one(a, fmt, path, threads, tag):
+def run_one(a, fmt, path, threads, ranks, tag):
     out = os.path.join(a.work, f"{tag}.h5")
     job = os.path.join(a.work, f"{tag}.yaml")
     with open(job, "w") as f:
@@ -86,7 +90,8 @@ output:
   path: {out}
   overwrite: true
 """)
-    proc = subprocess.Popen([a.runner, job], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = [a.runner, job] if ranks == 1 else [a.mpiexec, "--oversubscribe", "-n", str(ranks), a.runner, job]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     text = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -95,7 +100,8 @@ output:
         print(text[-3000:])
         sys.exit(f"{tag}: runner failed (rc {proc.returncode})")
     return {"gb": float(m.group(2)), "s": float(m.group(3)), "gbs": float(m.group(4)),
-            "rss_gb": usage.ru_maxrss * 1024 / 1e9, "out": out, "tag": tag}
+            "node_gbs": ranks * float(m.group(4)), "rss_gb": usage.ru_maxrss * 1024 / 1e9,
+            "out": out, "tag": tag}
 
 
 def predictions(r):
@@ -113,6 +119,8 @@ def main():
     ap.add_argument("--backend", default="cuda")
     ap.add_argument("--dtype", default="fp16")
     ap.add_argument("--threads", default="4,16")
+    ap.add_argument("--ranks", default="1", help="ranks per load, e.g. 1,2 (mpirun, one node)")
+    ap.add_argument("--mpiexec", default="mpirun")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--limit", type=int, default=8)
     a = ap.parse_args()
@@ -132,27 +140,46 @@ def main():
                         "--tp", str(ft_tp), "--threads", str(min(16, os.cpu_count() or 1))], check=True)
         print(f"  {time.time() - t0:.1f} s", flush=True)
     results = {}
-    for threads in [int(t) for t in a.threads.split(",")]:
-        for rep in range(a.repeat):
-            for fmt in paths:
-                stamp(f"load {fmt}, {threads} reader threads, run {rep + 1}")
-                r = run_one(a, fmt, paths[fmt], threads, f"{fmt}-t{threads}-r{rep}")
-                print(f"  {r['s']:.2f} s, {r['gbs']:.2f} GB/s, peak RSS {r['rss_gb']:.2f} GB", flush=True)
-                results.setdefault((fmt, threads), []).append(r)
+    for ranks in [int(n) for n in a.ranks.split(",")]:
+        for threads in [int(t) for t in a.threads.split(",")]:
+            for rep in range(a.repeat):
+                for fmt in paths:
+                    stamp(f"load {fmt}, {ranks} rank(s), {threads} reader threads each, run {rep + 1}")
+                    r = run_one(a, fmt, paths[fmt], threads, ranks, f"{fmt}-n{ranks}-t{threads}-r{rep}")
+                    print(f"  {r['s']:.2f} s, {r['gbs']:.2f} GB/s per rank, {r['node_gbs']:.2f} GB/s "
+                          f"for the node, peak RSS {r['rss_gb']:.2f} GB", flush=True)
+                    results.setdefault((fmt, threads, ranks), []).append(r)
     print(f"\nLoad of {a.model} ({a.backend}, {a.dtype}; best of {a.repeat}; page cache warm for every "
           f"format):\n")
-    print("| format | reader threads | GB loaded | seconds | GB/s | vs safetensors | peak host RSS GB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for (fmt, threads), rs in results.items():
-        best = max(rs, key=lambda r: r["gbs"])
-        base = max(results[("safetensors", threads)], key=lambda r: r["gbs"])
-        print(f"| {fmt} | {threads} | {best['gb']:.2f} | {best['s']:.2f} | {best['gbs']:.2f} | "
-              f"{best['gbs'] / max(base['gbs'], 1e-9):.2f}x rate | {max(r['rss_gb'] for r in rs):.2f} |")
-    ref = predictions(results[("safetensors", int(a.threads.split(',')[0]))][0])
-    same = all(np.array_equal(predictions(r)[0], ref[0]) and predictions(r)[1] == ref[1]
-               for rs in results.values() for r in rs)
-    print(f"\nresults identical across formats ({a.limit} passages): {'yes' if same else 'NO'}")
-    return 0 if same else 1
+    print("| format | ranks | reader threads per rank | GB per rank | seconds | GB/s per rank | "
+          "GB/s for the node | vs safetensors | node rate vs the best 1-rank load | peak RSS GB (largest process) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    best = {k: max(rs, key=lambda r: r["node_gbs"]) for k, rs in results.items()}
+    for (fmt, threads, ranks), rs in results.items():
+        b = best[(fmt, threads, ranks)]
+        base = best[("safetensors", threads, ranks)]
+        ones = [r["node_gbs"] for (f, _, n), r in best.items() if f == fmt and n == 1]
+        vs_one = f"{b['node_gbs'] / max(max(ones), 1e-9):.2f}x" if ones else "-"
+        print(f"| {fmt} | {ranks} | {threads} | {b['gb']:.2f} | {b['s']:.2f} | {b['gbs']:.2f} | "
+              f"{b['node_gbs']:.2f} | {b['node_gbs'] / max(base['node_gbs'], 1e-9):.2f}x rate | {vs_one} | "
+              f"{max(r['rss_gb'] for r in rs):.2f} |")
+    # Same rank count: bit-identical whatever the format or reader threads. Another rank count
+    # batches the passages differently (each group its share), so scores may differ in the last
+    # float bits: the same predictions, log-probabilities within 1e-5.
+    ok = True
+    for ranks in sorted({n for _, _, n in results}):
+        runs = [r for (_, _, n), rs in results.items() if n == ranks for r in rs]
+        ref = predictions(runs[0])
+        same = all(np.array_equal(predictions(r)[0], ref[0]) and predictions(r)[1] == ref[1] for r in runs)
+        print(f"\n{ranks} rank(s): results identical across formats ({a.limit} passages): "
+              f"{'yes' if same else 'NO'}", end="")
+        first = predictions(next(iter(results.values()))[0])
+        close = ref[1] == first[1] and float(np.max(np.abs(ref[0] - first[0]))) < 1e-5
+        print("" if ranks == 1 else f"; vs 1 rank: predictions equal, max |d logprob| "
+              f"{float(np.max(np.abs(ref[0] - first[0]))):.1e}{'' if close else ' (NOT close)'}")
+        ok = ok and same and close
+    print()
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

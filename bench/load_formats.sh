@@ -6,6 +6,7 @@
 # passages) and print load seconds, GB/s and host peak RSS per format (bench/load_formats.py).
 #   OUT=/tmp/bloom-load bash bench/load_formats.sh
 #   the script itself on a small shape, CPU: LIKE=tiny BACKEND=cpu BUILD=build bash bench/load_formats.sh
+#   one rank and two on one node (each loads the whole model): RANKS=1,2 (cuda: a GPU per rank)
 # Needs ~45 GB of disk for bloom-7b1 (three copies of 14 GB) in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +33,5 @@ fi
 TOK=tests/data/bloom-style-50k/tokenizer.json
 [ "$LIKE" = tiny ] && TOK=tests/data/tiny-bloom/tokenizer.json  # vocab 3000
 python3 bench/load_formats.py --runner "$B/runner/runner" --model "$MODEL" --work "$OUT/formats" \
-  --backend "$BACKEND" --tokenizer "$TOK" --threads "${THREADS:-4,16}" --repeat "${REPEAT:-2}"
+  --backend "$BACKEND" --tokenizer "$TOK" --threads "${THREADS:-4,16}" --repeat "${REPEAT:-2}" \
+  --ranks "${RANKS:-1}" --dtype "${DTYPE:-fp16}"
