@@ -167,16 +167,17 @@ def main():
     # batches the passages differently (each group its share), so scores may differ in the last
     # float bits: the same predictions, log-probabilities within 1e-5.
     ok = True
+    first = predictions(next(iter(results.values()))[0])
     for ranks in sorted({n for _, _, n in results}):
-        runs = [r for (_, _, n), rs in results.items() if n == ranks for r in rs]
-        ref = predictions(runs[0])
-        same = all(np.array_equal(predictions(r)[0], ref[0]) and predictions(r)[1] == ref[1] for r in runs)
+        runs = [predictions(r) for (_, _, n), rs in results.items() if n == ranks for r in rs]
+        ref = runs[0]
+        same = all(np.array_equal(p[0], ref[0]) and p[1] == ref[1] for p in runs)
+        diff = float(np.max(np.abs(ref[0] - first[0])))
+        close = ref[1] == first[1] and diff < 1e-5
         print(f"\n{ranks} rank(s): results identical across formats ({a.limit} passages): "
               f"{'yes' if same else 'NO'}", end="")
-        first = predictions(next(iter(results.values()))[0])
-        close = ref[1] == first[1] and float(np.max(np.abs(ref[0] - first[0]))) < 1e-5
-        print("" if ranks == 1 else f"; vs 1 rank: predictions equal, max |d logprob| "
-              f"{float(np.max(np.abs(ref[0] - first[0]))):.1e}{'' if close else ' (NOT close)'}")
+        print("" if ranks == 1 else f"; vs 1 rank: predictions {'equal' if ref[1] == first[1] else 'DIFFER'}, "
+              f"max |d logprob| {diff:.1e}{'' if close else ' (NOT close)'}")
         ok = ok and same and close
     print()
     return 0 if ok else 1
