@@ -62,12 +62,20 @@ if has profile; then
       --passages 5153 --tokens "$TOKENS" --batch-size "$2" --max-tokens 32768 --repeat 1 \
       --profile "$3,${BW:-4.0}" 2>&1 | tee -a "$OUT/profile.txt" | grep -vE "^RESULT|^model|^load"
   }
-  # PROFILES: which passes, "dtype:batch.size[:notune]" separated by spaces.
-  for p in ${PROFILES:-fp16:4096 fp16:4096:notune fp16:16 fp8:4096}; do
-    IFS=: read -r dt bs nt <<<"$p"
+  # PROFILES: which passes, "dtype:batch.size[:notune|:log]" separated by spaces; log: with
+  # BLOOM_GEMM_LOG=1, then how many of the pass's GEMM plans (>= 8192 rows) had an algorithm.
+  for p in ${PROFILES:-fp16:4096 fp16:4096:notune fp16:16 fp8:4096:log fp8:16}; do
+    IFS=: read -r dt bs opt <<<"$p"
     rate=${RATE:-700}; [ "$dt" = fp8 ] && rate=${RATE8:-1300}
-    if [ -n "$nt" ]; then prof "$dt" "$bs" "$rate" BLOOM_NO_TUNING=1 | grep -E "ours|total"
-    else prof "$dt" "$bs" "$rate"; fi
+    case "$opt" in
+      notune) prof "$dt" "$bs" "$rate" BLOOM_NO_TUNING=1 | grep -E "ours|total" ;;
+      log)
+        prof "$dt" "$bs" "$rate" BLOOM_GEMM_LOG=1 >"$OUT/profile-log.txt"
+        grep -v "^gemm plan" "$OUT/profile-log.txt"
+        echo "GEMM plans (>= 8192 rows) of this pass: $(grep -c '^gemm plan.*: ok' "$OUT/profile-log.txt") with an algorithm, $(grep -c '^gemm plan.*no algorithm' "$OUT/profile-log.txt") without; first ones:"
+        grep "^gemm plan" "$OUT/profile-log.txt" | head -4 ;;
+      *) prof "$dt" "$bs" "$rate" ;;
+    esac
   done
 fi
 if has ours; then

@@ -128,6 +128,18 @@ Buffer::Buffer(size_t nbytes, Device device) : size_(nbytes), device_(device) {
 
 Buffer::~Buffer() { release(); }
 
+void Buffer::zero() {
+  if (!data_) return;
+  if (device_ == Device::CPU) {
+    std::memset(data_, 0, size_);
+    return;
+  }
+#ifdef BLOOM_WITH_CUDA
+  BLOOM_CUDA_CHECK(cudaMemset(data_, 0, size_));
+  BLOOM_CUDA_CHECK(cudaDeviceSynchronize());  // the legacy stream does not order non-blocking ones
+#endif
+}
+
 Buffer::Buffer(Buffer&& o) noexcept
     : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), device_(o.device_) {}
 

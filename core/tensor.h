@@ -58,6 +58,8 @@ class Buffer {
   size_t size() const { return size_; }
   Device device() const { return device_; }
   Tensor tensor(DType t, std::initializer_list<int64_t> dims, size_t byte_offset = 0) const;
+  /// Sets every byte to 0 and waits until that is done (device memory: before any stream uses it).
+  void zero();
 
  private:
   void release() noexcept;

@@ -34,30 +34,49 @@ struct Step {
   MicroBatches& mb;
   Context& ctx;
   Workspace& ws;
-  bool fp8;  // FP8 mode: the four linear layers on e4m3 operands
+  bool fp8;          // FP8 mode: the four linear layers on e4m3 operands
+  bool norm_to_fp8;  // FP8 mode, and h is needed by nothing but the next linear layer: the
+                     // block-opening layer norms write their rows quantized (xq / xs), not h
 };
 
+// FP8 mode: the workspace's xq / xs seen as `rows` quantized rows of K.
+ops::Fp8Matrix fp8_input(const Step& s, int64_t rows, int64_t K) {
+  return {Tensor(s.ws.xq.data, DType::F8E4M3, s.ws.xq.device, {rows, K}), s.ws.xs.rows(0, rows)};
+}
+
 // One of a layer's four linear layers: y = act(x @ W^T + b). In FP8 mode x is quantized per
-// token first (into the workspace's xq / xs) and multiplied with the e4m3 weights Wq.
+// token first (into the workspace's xq / xs, unless `quantized` says it is there already) and
+// multiplied with the e4m3 weights Wq over the row count rounded up to kGemmRows (the rows
+// past T: scratch, see engine/workspace.h).
 void layer_linear(const Step& s, const Tensor& x, const Tensor& W, const ops::Fp8Matrix& Wq,
-                  const Tensor& b, ops::Activation act, Tensor& y) {
+                  const Tensor& b, ops::Activation act, Tensor& y, bool quantized = false) {
   if (!s.fp8) return ops::linear(s.ctx, x, W, b, act, y);
-  const int64_t K = x.dim(-1), T = x.numel() / K;
-  ops::Fp8Matrix xq{Tensor(s.ws.xq.data, DType::F8E4M3, s.ws.xq.device, {T, K}),
-                    s.ws.xs.rows(0, T)};
-  ops::quantize_fp8(s.ctx, x, xq);                                   // [T, K] e4m3, [T] scales
-  ops::linear_fp8(s.ctx, xq, Wq, b, act, y);
+  const int64_t K = x.dim(-1), T = x.numel() / K, TR = round_up_rows(T);
+  if (!quantized) {
+    ops::Fp8Matrix rows = fp8_input(s, T, K);
+    ops::quantize_fp8(s.ctx, x, rows);                               // [T, K] e4m3, [T] scales
+  }
+  Tensor y_rows = s.ws.with_rows(y, TR);
+  ops::linear_fp8(s.ctx, fp8_input(s, TR, K), Wq, b, act, y_rows);   // [TR, N]
 }
 
 // Opens a block: the previous block's residual add, fused with this block's layer norm:
 //   x += proj + bias (proj all-reduced; bias added once, after the reduce);  h = ln(x).
 // Why fused across the block boundary: the wait for the previous block's all-reduce sits here,
 // at the start of this micro-batch's next block, not at the end of the block that queued it,
-// so the other micro-batch computes while the reduce runs.
-void open_block(const Step& s, MicroBatch& u, const Tensor& prev_bias, const Tensor& gamma,
-                const Tensor& beta) {
+// so the other micro-batch computes while the reduce runs. When `feeds_linear` (the block's
+// first op is a linear layer) and s.norm_to_fp8, ln(x) goes quantized to xq / xs instead of h;
+// returns whether it did.
+bool open_block(const Step& s, MicroBatch& u, const Tensor& prev_bias, const Tensor& gamma,
+                const Tensor& beta, bool feeds_linear) {
   s.mb.wait(u);
+  if (feeds_linear && s.norm_to_fp8) {
+    ops::Fp8Matrix q = fp8_input(s, u.T, u.x.dim(-1));
+    ops::add_bias_residual_layer_norm_fp8(s.ctx, u.proj, prev_bias, u.x, gamma, beta, s.c.eps, q);
+    return true;
+  }
   ops::add_bias_residual_layer_norm(s.ctx, u.proj, prev_bias, u.x, gamma, beta, s.c.eps, u.h);
+  return false;
 }
 
 // apply_residual_connection_post_layernorm (no released BLOOM sets it): the residual a block
@@ -66,22 +85,24 @@ void residual_from_norm(const Step& s, MicroBatch& u) {
   if (s.c.residual_post_layernorm) copy_tensor(u.h, u.x, &s.ctx);
 }
 
-// h = ln1(x) [T_m, H] -> u.proj = attention partial sums [T_m, H], reduce queued.
+// h = ln1(x) [T_m, H] (or its quantized rows: `quantized`) -> u.proj = attention partial sums
+// [T_m, H], reduce queued.
 void attention_block(const Step& s, const BloomLayer& L, const ops::AttentionParams& ap,
-                     MicroBatch& u) {
+                     MicroBatch& u, bool quantized) {
   const Tensor none;
   residual_from_norm(s, u);
-  layer_linear(s, u.h, L.qkv_w, L.qkv_q, L.qkv_b, ops::Activation::None, u.qkv);     // [T_m, 3H_local] column-parallel
+  layer_linear(s, u.h, L.qkv_w, L.qkv_q, L.qkv_b, ops::Activation::None, u.qkv, quantized);  // [T_m, 3H_local] column-parallel
   ops::attention_alibi(s.ctx, u.qkv, u.cu, ap, u.attn);                       // [T_m, H_local]
   layer_linear(s, u.attn, L.dense_w, L.dense_q, none, ops::Activation::None, u.proj);  // [T_m, H] partial sums
   s.mb.reduce_async(u);                                                        // 1st all-reduce of 2
 }
 
-// h = ln2(x) [T_m, H] -> u.proj = MLP partial sums [T_m, H], reduce queued.
-void mlp_block(const Step& s, const BloomLayer& L, MicroBatch& u) {
+// h = ln2(x) [T_m, H] (or its quantized rows: `quantized`) -> u.proj = MLP partial sums
+// [T_m, H], reduce queued.
+void mlp_block(const Step& s, const BloomLayer& L, MicroBatch& u, bool quantized) {
   const Tensor none;
   residual_from_norm(s, u);
-  layer_linear(s, u.h, L.fc_w, L.fc_q, L.fc_b, ops::Activation::GeluTanh, u.ffn);    // [T_m, 4H_local] column-parallel
+  layer_linear(s, u.h, L.fc_w, L.fc_q, L.fc_b, ops::Activation::GeluTanh, u.ffn, quantized);  // [T_m, 4H_local] column-parallel
   layer_linear(s, u.ffn, L.proj_w, L.proj_q, none, ops::Activation::None, u.proj);   // [T_m, H] partial sums
   s.mb.reduce_async(u);                                                        // 2nd all-reduce of 2
 }
@@ -112,7 +133,8 @@ void forward_layers(const BloomWeights& w, const PackedBatch& batch, Workspace& 
   upload(batch.ids, ws.ids, ctx);
   Tensor ids = ws.ids.rows(0, T), x = ws.x.rows(0, T), h = ws.h.rows(0, T);  // [T], [T, H], [T, H]
   MicroBatches mb(batch, ws, tp, ctx);
-  const Step s{c, mb, ctx, ws, w.dtype == DType::F8E4M3};
+  const bool fp8 = w.dtype == DType::F8E4M3;
+  const Step s{c, mb, ctx, ws, fp8, fp8 && !c.residual_post_layernorm};
   ops::AttentionParams ap;
   ap.n_head_local = static_cast<int>(w.plan.n_head_local);
   ap.n_head_total = static_cast<int>(c.n_head);
@@ -129,20 +151,23 @@ void forward_layers(const BloomWeights& w, const PackedBatch& batch, Workspace& 
   for (int64_t l = 0; l < n_layer; ++l) {
     const BloomLayer& L = w.layers[static_cast<size_t>(l)];
     for (MicroBatch& u : mb.parts()) {
+      bool quantized = false;
       if (l == 0)  // nothing to add yet: h = ln1(x)
         ops::layer_norm(ctx, u.x, L.ln1_gamma, L.ln1_beta, c.eps, u.h);
       else         // x += MLP(l-1) + b; h = ln1(x)
-        open_block(s, u, w.layers[static_cast<size_t>(l - 1)].proj_b, L.ln1_gamma, L.ln1_beta);
-      attention_block(s, L, ap, u);
+        quantized = open_block(s, u, w.layers[static_cast<size_t>(l - 1)].proj_b, L.ln1_gamma,
+                               L.ln1_beta, true);
+      attention_block(s, L, ap, u, quantized);
     }
     if (l > 0) emit("block", static_cast<int>(l - 1), x);
-    for (MicroBatch& u : mb.parts()) {
-      open_block(s, u, L.dense_b, L.ln2_gamma, L.ln2_beta);              // x += attn + b; h = ln2(x)
-      mlp_block(s, L, u);
+    for (MicroBatch& u : mb.parts()) {  // x += attn + b; h = ln2(x)
+      const bool quantized = open_block(s, u, L.dense_b, L.ln2_gamma, L.ln2_beta, true);
+      mlp_block(s, L, u, quantized);
     }
   }
-  for (MicroBatch& u : mb.parts())  // x += MLP(L-1) + b; h = ln_f(x)
-    open_block(s, u, w.layers[static_cast<size_t>(n_layer - 1)].proj_b, w.ln_f_gamma, w.ln_f_beta);
+  for (MicroBatch& u : mb.parts())  // x += MLP(L-1) + b; h = ln_f(x), for scoring
+    open_block(s, u, w.layers[static_cast<size_t>(n_layer - 1)].proj_b, w.ln_f_gamma, w.ln_f_beta,
+               false);
   emit("block", static_cast<int>(n_layer - 1), x);
   emit("ln_f", -1, h);
 }

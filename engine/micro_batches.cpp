@@ -20,6 +20,7 @@ MicroBatches::MicroBatches(const PackedBatch& batch, Workspace& ws, Communicator
   const std::vector<int32_t> cuts = split_points(batch, tp.size());
   parts_ = std::vector<MicroBatch>(cuts.size() - 1);
   std::vector<int32_t> cu_host;  // both parts' cu_seqlens, back to back
+  int64_t row0 = 0;              // where the part's linear outputs start
   for (size_t m = 0; m < parts_.size(); ++m) {
     const int32_t b0 = cuts[m], b1 = cuts[m + 1], t0 = batch.cu_seqlens[b0];
     const int64_t n_cu = b1 - b0 + 1;
@@ -30,10 +31,12 @@ MicroBatches::MicroBatches(const PackedBatch& batch, Workspace& ws, Communicator
     for (int32_t b = b0; b <= b1; ++b) cu_host.push_back(batch.cu_seqlens[b] - t0);
     u.x = ws.x.rows(t0, u.T);
     u.h = ws.h.rows(t0, u.T);
-    u.proj = ws.proj.rows(t0, u.T);
-    u.qkv = ws.qkv.rows(t0, u.T);
-    u.attn = ws.attn.rows(t0, u.T);
-    u.ffn = ws.ffn.rows(t0, u.T);
+    u.row0 = row0;
+    u.proj = ws.proj.rows(row0, u.T);
+    u.qkv = ws.qkv.rows(row0, u.T);
+    u.attn = ws.attn.rows(row0, u.T);
+    u.ffn = ws.ffn.rows(row0, u.T);
+    row0 += round_up_rows(u.T);
   }
   Tensor src(cu_host.data(), DType::I32, Device::CPU, {static_cast<int64_t>(cu_host.size())});
   Tensor dst = ws.cu_seqlens.rows(0, static_cast<int64_t>(cu_host.size()));

@@ -18,9 +18,11 @@
 namespace bloom {
 
 /// One micro-batch: whole sequences, tokens [tok0, tok0 + T) of the packed batch, with row
-/// slices of the workspace and its own cu_seqlens rebased to 0.
+/// slices of the workspace and its own cu_seqlens rebased to 0. x and h are rows [tok0, tok0 +
+/// T) of the batch's; the linear layers' outputs start at row0, a multiple of kGemmRows, with
+/// room to round T up to one after them (engine/workspace.h).
 struct MicroBatch {
-  int64_t tok0 = 0, T = 0;
+  int64_t tok0 = 0, T = 0, row0 = 0;
   Tensor cu;                          // [B_m + 1] i32
   Tensor x, h, proj;                  // [T_m, H]: residual stream, layer-norm output, row-parallel output
   Tensor qkv, attn, ffn;              // [T_m, 3H_local], [T_m, H_local], [T_m, 4H_local]

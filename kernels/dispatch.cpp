@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
+#include <string>
 #include <vector>
 
 #include "core/check.h"
@@ -146,6 +147,17 @@ void check_layer_norm_args(const Context& ctx, const char* op, const Tensor& x,
   BLOOM_CHECK(std::isfinite(eps) && eps >= 0.0f, "{}: eps {} must be finite and >= 0", op, eps);
 }
 
+// An FP8 output of `rows` x `cols`: e4m3 bytes and one fp32 scale per row.
+void check_fp8_matrix(const char* op, const Fp8Matrix& m, const std::string& name, int64_t rows,
+                      int64_t cols) {
+  const std::string q = name + ".q", scale = name + ".scale";
+  BLOOM_CHECK(m.q.dtype == DType::F8E4M3, "{}: {} {} must be fp8", op, q, m.q.shape_str());
+  BLOOM_CHECK(m.scale.dtype == DType::F32, "{}: {} {} must be fp32", op, scale,
+              m.scale.shape_str());
+  check_rows(op, {q.c_str(), m.q}, rows, cols, "the shape of x");
+  check_vector(op, {scale.c_str(), m.scale}, rows, "one scale per row of x");
+}
+
 }  // namespace
 
 void embedding(Context& ctx, const Tensor& table, const Tensor& ids, int64_t vocab_offset,
@@ -199,6 +211,32 @@ void add_bias_residual_layer_norm(Context& ctx, const Tensor& h, const Tensor& b
     case Device::CPU: return cpu::add_bias_residual_layer_norm(ctx, h, bias, x, gamma, beta, eps, y);
     case Device::CUDA:
       return cuda::add_bias_residual_layer_norm(ctx, h, bias, x, gamma, beta, eps, y);
+  }
+}
+
+void add_bias_residual_layer_norm_fp8(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
+                                      const Tensor& gamma, const Tensor& beta, float eps,
+                                      Fp8Matrix& y) {
+  const char* op = "add_bias_residual_layer_norm_fp8";
+  check_layer_norm_args(ctx, op, x, gamma, beta, eps, x);  // y is checked below: it is fp8
+  check_devices(ctx, op, {{"h", h}, {"bias", bias}, {"y.q", y.q}, {"y.scale", y.scale}});
+  check_same_float_dtype(ctx, op, {{"x", x}, {"h", h}, {"bias", bias}});
+  const int64_t H = x.dim(-1), T = x.numel() / H;
+  check_rows(op, {"h", h}, T, H, "the shape of x");
+  check_vector(op, {"bias", bias}, H, "one value per hidden unit");
+  check_fp8_matrix(op, y, "y", T, H);
+  check_no_overlap(op, {"h", h}, {"x", x});
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&x, &h}) {
+    check_no_overlap(op, {"y.q", y.q}, {"x or h", *t});
+    check_no_overlap(op, {"y.scale", y.scale}, {"x or h", *t});
+  }
+  ProfileScope prof(ctx, "residual + layer_norm + quantize", 0.0,
+                    bytes_of(h) + 2.0 * bytes_of(x) + bytes_of(y.q));
+  switch (ctx.device()) {
+    case Device::CPU:
+      return cpu::add_bias_residual_layer_norm_fp8(ctx, h, bias, x, gamma, beta, eps, y);
+    case Device::CUDA:
+      return cuda::add_bias_residual_layer_norm_fp8(ctx, h, bias, x, gamma, beta, eps, y);
   }
 }
 
@@ -331,14 +369,10 @@ void quantize_fp8(Context& ctx, const Tensor& x, Fp8Matrix& out) {
   const char* op = "quantize_fp8";
   check_devices(ctx, op, {{"x", x}, {"out.q", out.q}, {"out.scale", out.scale}});
   check_float_dtype(ctx, op, {"x", x});
-  BLOOM_CHECK(out.q.dtype == DType::F8E4M3, "{}: out.q {} must be fp8", op, out.q.shape_str());
-  BLOOM_CHECK(out.scale.dtype == DType::F32, "{}: out.scale {} must be fp32", op,
-              out.scale.shape_str());
   BLOOM_CHECK(x.rank >= 1 && x.dim(-1) > 0, "{}: x {} must be [T, K] with K > 0", op, x.shape_str());
   const int64_t K = x.dim(-1), T = x.numel() / K;
   BLOOM_CHECK(T < kMaxRows, "{}: x {} has more than 2^31 rows", op, x.shape_str());
-  check_rows(op, {"out.q", out.q}, T, K, "the shape of x");
-  check_vector(op, {"out.scale", out.scale}, T, "one scale per row of x");
+  check_fp8_matrix(op, out, "out", T, K);
   check_no_overlap(op, {"out.q", out.q}, {"x", x});
   ProfileScope prof(ctx, "quantize_fp8", 0.0, bytes_of(x) + bytes_of(out.q));
   switch (ctx.device()) {

@@ -32,6 +32,10 @@ void logits_stats(Context&, const Tensor&, const Tensor&, int64_t, Tensor&) {
 }
 
 void quantize_fp8(Context&, const Tensor&, Fp8Matrix&) { absent("quantize_fp8"); }
+void add_bias_residual_layer_norm_fp8(Context&, const Tensor&, const Tensor&, Tensor&,
+                                      const Tensor&, const Tensor&, float, Fp8Matrix&) {
+  absent("add_bias_residual_layer_norm_fp8");
+}
 void linear_fp8(Context&, const Fp8Matrix&, const Fp8Matrix&, const Tensor&, Activation, Tensor&) {
   absent("linear_fp8");
 }

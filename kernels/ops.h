@@ -81,6 +81,15 @@ struct Fp8Matrix {
 /// (scale = max|x[t, :]| / 448; each value rounded to nearest even, saturating).
 void quantize_fp8(Context& ctx, const Tensor& x, Fp8Matrix& out);
 
+/// add_bias_residual_layer_norm whose output is quantized instead of stored: x += h + bias,
+/// then y = quantize_fp8(layer_norm(x) rounded to x's dtype), the bytes and scales the two ops
+/// give one after the other, without the normalized rows in memory between them (FP8 mode: a
+/// layer norm feeding a linear layer). h, x [T, H]; bias, gamma, beta [H]; y.q [T, H],
+/// y.scale [T].
+void add_bias_residual_layer_norm_fp8(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
+                                      const Tensor& gamma, const Tensor& beta, float eps,
+                                      Fp8Matrix& y);
+
 /// y = act(x @ w^T + bias) on FP8 operands: x.q [T, K] (per-token scales), w.q [N, K]
 /// (PyTorch's [out, in], per-output-channel scales); the products accumulate in fp32 and the
 /// two scales multiply each output: y[t, n] = act(x.scale[t] w.scale[n] sum_k x.q w.q + b[n]).

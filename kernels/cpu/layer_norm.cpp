@@ -1,10 +1,12 @@
 // Layer norm over the last dim, and the residual step fused with the next layer norm.
 //   mean = sum(x)/H; var = sum((x-mean)^2)/H (biased, as torch); y = (x-mean)/sqrt(var+eps)*g+b
 //   fused: x += h + bias, then y = layer_norm(x)
+//   fused, quantized: the same y, quantized per row to e4m3 (kernels/cpu/quantize_fp8.cpp)
 // Shapes: x, y, h [T, H]; gamma, beta, bias [H]. Statistics in fp32, two passes (mean, then the
 // mean of squared deviations: no E[x^2] - mean^2 cancellation), each a vectorised sum of 16
 // lane-wise partial sums. Rows are split over the OpenMP threads.
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/common.h"
 #include "kernels/cpu/ops_cpu.h"
@@ -57,6 +59,17 @@ void add_bias_residual_layer_norm(Context&, const Tensor& h, const Tensor& bias,
     add_row(xp + t * H, hp + t * H, biasp, H);
     norm_row(xp + t * H, gp, bp, eps, H, yp + t * H);
   }
+}
+
+void add_bias_residual_layer_norm_fp8(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
+                                      const Tensor& gamma, const Tensor& beta, float eps,
+                                      Fp8Matrix& y) {
+  // The reference is the two ops in a row, the normalized rows kept in a per-thread buffer.
+  thread_local std::vector<float> rows;
+  rows.resize(static_cast<size_t>(x.numel()));
+  Tensor normalized(rows.data(), DType::F32, Device::CPU, {x.numel() / x.dim(-1), x.dim(-1)});
+  cpu::add_bias_residual_layer_norm(ctx, h, bias, x, gamma, beta, eps, normalized);
+  cpu::quantize_fp8(ctx, normalized, y);
 }
 
 }  // namespace bloom::ops::cpu

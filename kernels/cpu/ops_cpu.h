@@ -25,6 +25,9 @@ void logits_stats(Context& ctx, const Tensor& logits, const Tensor& targets,
 float alibi_slope(int h, int n_head);
 
 void quantize_fp8(Context& ctx, const Tensor& x, Fp8Matrix& out);
+void add_bias_residual_layer_norm_fp8(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
+                                      const Tensor& gamma, const Tensor& beta, float eps,
+                                      Fp8Matrix& y);
 void linear_fp8(Context& ctx, const Fp8Matrix& x, const Fp8Matrix& w, const Tensor& bias,
                 Activation act, Tensor& y);
 

@@ -1,7 +1,7 @@
 // Shared helpers of the CUDA ops (included by kernels/cuda/*.cu only, never by host headers):
 // launch checks naming the op, a dtype -> C++ type dispatcher, dtype conversion
-// float <-> {float, __half, __nv_bfloat16}, 16-byte vector packs, warp/block reductions, and the
-// row copy of embedding and gather_rows. Argument checks live in kernels/dispatch.cpp.
+// float <-> {float, __half, __nv_bfloat16}, 16-byte vector packs, warp/block reductions, the
+// per-row FP8 e4m3 scaling of core/fp8.h, and the row copy of embedding and gather_rows. Argument checks live in kernels/dispatch.cpp.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include "core/check.h"
@@ -128,6 +129,38 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   __syncthreads();
   v = lane < n_warps ? scratch[lane] : 0.0f;
   return warp_sum(v);
+}
+
+/// Largest value over the block, as block_sum (0 for a block of negative values: for |x|).
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int n_warps = (blockDim.x + 31) >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < n_warps ? scratch[lane] : 0.0f;
+  return warp_max(v);
+}
+
+// ---- FP8 e4m3, one scale per row (core/fp8.h) ----------------------------------------------
+// The divisions and the product are the IEEE-rounded intrinsics (the CUDA files are built with
+// --use_fast_math), so the bytes equal the CPU reference's for the same input.
+
+struct Fp8RowScale {
+  float inv;    // values are multiplied by this before rounding: 448 / amax
+  float scale;  // what the row's bytes are multiplied by: amax / 448
+};
+
+/// From a row's max |x|; a row of zeros (or a non-finite max) gets 1 and 1, as core/fp8.cpp.
+__device__ __forceinline__ Fp8RowScale fp8_row_scale(float amax) {
+  const bool usable = amax > 0.0f && isfinite(amax);
+  return {usable ? __fdiv_rn(448.0f, amax) : 1.0f, usable ? __fdiv_rn(amax, 448.0f) : 1.0f};
+}
+
+/// v * inv rounded to the nearest e4m3 (ties to even), saturating at +-448.
+__device__ __forceinline__ uint8_t to_e4m3(float v, float inv) {
+  return __nv_cvt_float_to_fp8(__fmul_rn(v, inv), __NV_SATFINITE, __NV_E4M3);
 }
 
 }  // namespace bloom::ops::cuda

@@ -6,9 +6,7 @@
 // (the first version read the row twice with 2-byte loads: 1.1 TB/s on an H200, a sixth of a
 // BLOOM-7b1 FP8 batch). Other rows take the plain two-pass kernel. The divisions and the
 // product use the IEEE-rounded intrinsics (this file is built with --use_fast_math), so the bytes
-// equal the CPU reference's (core/fp8.h) for the same input.
-#include <cuda_fp8.h>
-
+// equal the CPU reference's (core/fp8.h) for the same input (kernels/cuda/common.cuh).
 #include <algorithm>
 
 #include "kernels/cuda/common.cuh"
@@ -27,29 +25,10 @@ __global__ void quantize_fp8_kernel(const T* __restrict__ x, int64_t K, uint8_t*
   const T* row = x + blockIdx.x * K;
   float amax = 0.0f;
   for (int64_t j = threadIdx.x; j < K; j += blockDim.x) amax = fmaxf(amax, fabsf(to_float(row[j])));
-  amax = warp_max(amax);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) scratch[warp] = amax;
-  __syncthreads();
-  amax = lane < static_cast<int>(blockDim.x >> 5) ? scratch[lane] : 0.0f;
-  amax = warp_max(amax);
-  const bool usable = amax > 0.0f && isfinite(amax);   // as core/fp8.cpp's row_scale
-  const float inv = usable ? __fdiv_rn(448.0f, amax) : 1.0f;
-  if (threadIdx.x == 0) scale[blockIdx.x] = usable ? __fdiv_rn(amax, 448.0f) : 1.0f;
+  const Fp8RowScale rs = fp8_row_scale(block_max(amax, scratch));
+  if (threadIdx.x == 0) scale[blockIdx.x] = rs.scale;
   uint8_t* out = q + blockIdx.x * K;
-  for (int64_t j = threadIdx.x; j < K; j += blockDim.x)
-    out[j] = __nv_cvt_float_to_fp8(__fmul_rn(to_float(row[j]), inv), __NV_SATFINITE, __NV_E4M3);
-}
-
-// The largest |x| over the block, on every thread.
-__device__ __forceinline__ float block_max(float v, float* scratch) {
-  v = warp_max(v);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < static_cast<int>(blockDim.x >> 5) ? scratch[lane] : 0.0f;
-  return warp_max(v);
+  for (int64_t j = threadIdx.x; j < K; j += blockDim.x) out[j] = to_e4m3(to_float(row[j]), rs.inv);
 }
 
 // One pass: each thread holds up to kChunks chunks of 8 values (one 16-byte load each).
@@ -72,10 +51,8 @@ __global__ void quantize_fp8_vec_kernel(const T* __restrict__ x, int64_t K,
       for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(to_float(v[c].v[i])));
     }
   }
-  amax = block_max(amax, scratch);
-  const bool usable = amax > 0.0f && isfinite(amax);   // as core/fp8.cpp's row_scale
-  const float inv = usable ? __fdiv_rn(448.0f, amax) : 1.0f;
-  if (threadIdx.x == 0) scale[blockIdx.x] = usable ? __fdiv_rn(amax, 448.0f) : 1.0f;
+  const Fp8RowScale rs = fp8_row_scale(block_max(amax, scratch));
+  if (threadIdx.x == 0) scale[blockIdx.x] = rs.scale;
   uint8_t* out = q + blockIdx.x * K;
 #pragma unroll
   for (int c = 0; c < kChunks; ++c) {
@@ -83,9 +60,7 @@ __global__ void quantize_fp8_vec_kernel(const T* __restrict__ x, int64_t K,
     if (chunk < n_chunks) {
       Vec<uint8_t, 8> b;
 #pragma unroll
-      for (int i = 0; i < 8; ++i)
-        b.v[i] = __nv_cvt_float_to_fp8(__fmul_rn(to_float(v[c].v[i]), inv), __NV_SATFINITE,
-                                       __NV_E4M3);
+      for (int i = 0; i < 8; ++i) b.v[i] = to_e4m3(to_float(v[c].v[i]), rs.inv);
       store_vec<8>(out + chunk * 8, b);
     }
   }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/bloom.h"
+#include "engine/micro_batches.h"
 #include "core/comm_mpi.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -82,6 +83,71 @@ TEST(TensorParallelCpu, ScoresMatchHfLogSoftmax) {
     if (mx - second > 1e-3) EXPECT_EQ(got[r].argmax, arg) << "row " << r;
   }
   EXPECT_LT(worst, 1e-4) << "tp " << tp << ": max |logprob - HF| = " << worst;
+  MPI_Comm_free(&group);
+}
+
+// Ids of the named reference sequences, packed back to back; every position scored.
+PackedBatch packed(const io::SafetensorsFile& ref, std::initializer_list<const char*> names) {
+  PackedBatch b;
+  b.cu_seqlens = {0};
+  for (const char* s : names) {
+    const io::SafetensorsEntry& ids = ref.at(std::string(s) + ".input_ids");
+    const int32_t start = static_cast<int32_t>(b.ids.size());
+    for (int64_t i = 0; i < ids.numel(); ++i) {
+      int64_t v;
+      std::memcpy(&v, ref.bytes(ids) + 8 * i, 8);
+      b.ids.push_back(static_cast<int32_t>(v));
+    }
+    for (int64_t i = 0; i + 1 < ids.numel(); ++i) {
+      b.rows.push_back(start + static_cast<int32_t>(i));
+      b.targets.push_back(b.ids[static_cast<size_t>(start + i + 1)]);
+    }
+    b.cu_seqlens.push_back(static_cast<int32_t>(b.ids.size()));
+    b.max_seqlen = std::max<int32_t>(b.max_seqlen, static_cast<int32_t>(ids.numel()));
+  }
+  return b;
+}
+
+// FP8 mode runs its products over each micro-batch's row count rounded up to 16
+// (engine/workspace.h): the rows past a part's own are scratch. Under tp >= 2 a batch of two
+// sequences is two micro-batches; the first part's padding rows must not reach the second
+// part's outputs (its row-parallel partial sums wait in proj while the first part computes),
+// so the packed batch must score as each sequence does alone (one micro-batch each).
+TEST(TensorParallelCpu, Fp8PaddingRowsStayInTheirMicroBatch) {
+  int world = 0, me = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  const int tp = world % 2 == 0 ? 2 : world;
+  MPI_Comm group;
+  MPI_Comm_split(MPI_COMM_WORLD, me / tp, me % tp, &group);
+  auto comm = make_mpi_communicator(group);
+  Context ctx(Device::CPU);
+  const BloomConfig c = BloomConfig::from_file(kDir + "/config.json");
+  const TpPlan plan = TpPlan::make(c, comm->rank(), comm->size());
+  const BloomWeights w =
+      BloomWeights::load(io::Checkpoint::open(kDir), c, plan, DType::F8E4M3, ctx);
+  const io::SafetensorsFile ref = io::SafetensorsFile::open(kDir + "/reference.safetensors");
+
+  const PackedBatch both = packed(ref, {"seq5", "seq3"});
+  const std::vector<int32_t> cuts = MicroBatches::split_points(both, tp);
+  ASSERT_EQ(cuts.size(), 3u) << "two micro-batches expected";
+  ASSERT_NE(both.cu_seqlens[1] % kGemmRows, 0) << "the first part must need padding rows";
+  const WorkspaceLimits lim{both.n_tokens(), 2, static_cast<int64_t>(both.rows.size()), 64};
+  Workspace ws = Workspace::make(c, plan, DType::F8E4M3, Device::CPU, lim);
+  bloom_forward(w, both, ws, *comm, ctx);
+  const std::vector<RowScore> got = bloom_score(w, both, ws, *comm, ctx);
+
+  std::vector<RowScore> alone;
+  for (const char* name : {"seq5", "seq3"}) {
+    const PackedBatch one = packed(ref, {name});
+    bloom_forward(w, one, ws, *comm, ctx);
+    for (const RowScore& r : bloom_score(w, one, ws, *comm, ctx)) alone.push_back(r);
+  }
+  ASSERT_EQ(got.size(), alone.size());
+  for (size_t r = 0; r < got.size(); ++r) {
+    EXPECT_NEAR(got[r].logprob, alone[r].logprob, 1e-5) << "row " << r;
+    EXPECT_EQ(got[r].argmax, alone[r].argmax) << "row " << r;
+  }
   MPI_Comm_free(&group);
 }
 

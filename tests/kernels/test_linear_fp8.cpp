@@ -1,9 +1,12 @@
 // FP8 ops (quantize_fp8 and linear_fp8, its operands' maker) on every device against references written here from the
 // formulas of kernels/ops.h in double precision, and CUDA against the CPU byte for byte where
-// the contract says so (the quantized bytes and scales). Without a GPU the CUDA cases skip.
+// the contract says so (the quantized bytes and scales); the layer norm that quantizes its
+// output (add_bias_residual_layer_norm_fp8) against the two ops it fuses. Without a GPU the
+// CUDA cases skip.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -102,6 +105,48 @@ TEST_P(Fp8Ops, QuantizeGivesTheReferenceBytesAndScales) {
   }
 }
 
+// add_bias_residual_layer_norm_fp8 against its definition on the same device: the residual add
+// and layer norm (add_bias_residual_layer_norm, tested against the CPU reference in
+// test_layer_norm.cpp), then quantize_fp8 of the stored rows: the same updated x, bytes and
+// scales, exactly. H 96 and 4096: rows in registers as 16-byte packs; 100: the scalar path;
+// 40000: rows too long for registers (the kernel that loops over memory).
+TEST_P(Fp8Ops, FusedLayerNormQuantizeIsTheTwoOps) {
+  const Case c = GetParam();
+  for (const int64_t H : {96, 100, 4096, 40000}) {
+    SCOPED_TRACE(::testing::Message() << "H " << H);
+    const int64_t T = H > 5000 ? 3 : 37;
+    std::vector<float> gamma = random_values(H, 13, 0.1f);
+    for (float& v : gamma) v += 1.0f;
+    // A tensor of the activation dtype holding `v` (rounded to it).
+    auto make = [&](const std::vector<float>& v, std::initializer_list<int64_t> shape) {
+      std::vector<uint16_t> narrow;
+      in_dtype(v, c.act, &narrow);
+      const void* src = c.act == DType::F32 ? static_cast<const void*>(v.data()) : narrow.data();
+      return std::make_unique<Owned>(c.device, c.act, shape, src);
+    };
+    const std::vector<float> x = random_values(T * H, 11, 2.0f);
+    const auto x1 = make(x, {T, H}), x2 = make(x, {T, H});
+    const auto h = make(random_values(T * H, 12, 1.0f), {T, H});
+    const auto bias = make(random_values(H, 15, 0.3f), {H});
+    const auto g = make(gamma, {H}), b = make(random_values(H, 14, 0.1f), {H});
+    Owned y(c.device, c.act, {T, H}, nullptr);
+    Owned q1(c.device, DType::F8E4M3, {T, H}, nullptr), s1(c.device, DType::F32, {T}, nullptr);
+    Owned q2(c.device, DType::F8E4M3, {T, H}, nullptr), s2(c.device, DType::F32, {T}, nullptr);
+    Fp8Matrix two{q1.t, s1.t}, fused{q2.t, s2.t};
+    add_bias_residual_layer_norm(*ctx_, h->t, bias->t, x1->t, g->t, b->t, 1e-5f, y.t);
+    quantize_fp8(*ctx_, y.t, two);
+    add_bias_residual_layer_norm_fp8(*ctx_, h->t, bias->t, x2->t, g->t, b->t, 1e-5f, fused);
+    ctx_->synchronize();
+    EXPECT_EQ(x2->download<uint8_t>(), x1->download<uint8_t>()) << "x updated differently";
+    const std::vector<uint8_t> want_q = q1.download<uint8_t>();
+    EXPECT_EQ(q2.download<uint8_t>(), want_q);
+    EXPECT_EQ(s2.download<float>(), s1.download<float>());
+    size_t nonzero = 0;
+    for (uint8_t v : want_q) nonzero += (v & 0x7f) != 0;
+    EXPECT_GT(nonzero, want_q.size() / 2);  // real values, not an untouched buffer
+  }
+}
+
 // y = act(xs[t] ws[n] sum_k e4m3(xq) e4m3(wq) + b[n]) in double.
 std::vector<double> reference(const std::vector<uint8_t>& xq, const std::vector<float>& xs,
                               const std::vector<uint8_t>& wq, const std::vector<float>& ws,
@@ -122,10 +167,13 @@ std::vector<double> reference(const std::vector<uint8_t>& xq, const std::vector<
 
 TEST_P(Fp8Ops, LinearMatchesTheReference) {
   const Case c = GetParam();
-  const int64_t T = 67, K = 256, N = 96;  // K, N multiples of 16 as FP8 GEMMs need
+  // K, N multiples of 16 as FP8 GEMMs need. T 64: cuBLASLt's scaled algorithms (the FP8 mode
+  // rounds its rows up to 16: engine/workspace.h); T 67: the fallbacks of kernels/cuda/linear_fp8.cu.
+  const int64_t K = 256, N = 96;
+  for (const int64_t T : {64, 67}) {
   for (const bool gelu : {false, true}) {
     for (const bool with_bias : {false, true}) {
-      SCOPED_TRACE(::testing::Message() << "gelu " << gelu << " bias " << with_bias);
+      SCOPED_TRACE(::testing::Message() << "T " << T << " gelu " << gelu << " bias " << with_bias);
       const std::vector<float> x = random_values(T * K, 2, 1.0f), w = random_values(N * K, 3, 0.05f);
       std::vector<uint8_t> xq(T * K), wq(N * K);
       std::vector<float> xs(T), ws(N);
@@ -158,6 +206,7 @@ TEST_P(Fp8Ops, LinearMatchesTheReference) {
       }
       EXPECT_LT(worst, tol);
     }
+  }
   }
 }
 
