@@ -188,55 +188,53 @@ void launch(Context& ctx, const LnArgs<T>& a, int64_t T_rows) {
   }
 }
 
-}  // namespace
-
-void layer_norm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                float eps, Tensor& y) {
-  const char* op = "layer_norm";
+// The three ops: a plain layer norm (no h), the residual step (h, bias) storing y, or quantizing
+// it (q).
+void run(Context& ctx, const char* op, const Tensor& x, const Tensor* h, const Tensor* bias,
+         const Tensor& gamma, const Tensor& beta, float eps, const Tensor* y, const Fp8Matrix* q) {
   const int64_t H = x.dim(-1), rows = x.numel() / H;
   if (rows == 0) return;
   dispatch_float(x.dtype, op, [&](auto tag) {
     using T = decltype(tag);
-    LnArgs<T> a{static_cast<const T*>(x.data), nullptr, nullptr, nullptr,
-                static_cast<const T*>(gamma.data), static_cast<const T*>(beta.data),
-                static_cast<T*>(y.data), nullptr, nullptr, static_cast<int>(H), eps};
-    launch<T, false>(ctx, a, rows);
+    LnArgs<T> a{};
+    a.x = static_cast<const T*>(x.data);
+    if (h) {
+      a.h = static_cast<const T*>(h->data);
+      a.bias = static_cast<const T*>(bias->data);
+      a.x_out = static_cast<T*>(x.data);
+    }
+    a.gamma = static_cast<const T*>(gamma.data);
+    a.beta = static_cast<const T*>(beta.data);
+    if (y) a.y = static_cast<T*>(y->data);
+    if (q) {
+      a.q = static_cast<uint8_t*>(q->q.data);
+      a.q_scale = static_cast<float*>(q->scale.data);
+    }
+    a.H = static_cast<int>(H);
+    a.eps = eps;
+    if (!h) launch<T, false>(ctx, a, rows);
+    else if (!q) launch<T, true>(ctx, a, rows);
+    else launch<T, true, true>(ctx, a, rows);
   });
   check_launch(ctx, op);
 }
 
+}  // namespace
+
+void layer_norm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                float eps, Tensor& y) {
+  run(ctx, "layer_norm", x, nullptr, nullptr, gamma, beta, eps, &y, nullptr);
+}
+
 void add_bias_residual_layer_norm(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
                                   const Tensor& gamma, const Tensor& beta, float eps, Tensor& y) {
-  const char* op = "add_bias_residual_layer_norm";
-  const int64_t H = x.dim(-1), rows = x.numel() / H;
-  if (rows == 0) return;
-  dispatch_float(x.dtype, op, [&](auto tag) {
-    using T = decltype(tag);
-    LnArgs<T> a{static_cast<const T*>(x.data), static_cast<const T*>(h.data),
-                static_cast<const T*>(bias.data), static_cast<T*>(x.data),
-                static_cast<const T*>(gamma.data), static_cast<const T*>(beta.data),
-                static_cast<T*>(y.data), nullptr, nullptr, static_cast<int>(H), eps};
-    launch<T, true>(ctx, a, rows);
-  });
-  check_launch(ctx, op);
+  run(ctx, "add_bias_residual_layer_norm", x, &h, &bias, gamma, beta, eps, &y, nullptr);
 }
 
 void add_bias_residual_layer_norm_fp8(Context& ctx, const Tensor& h, const Tensor& bias, Tensor& x,
                                       const Tensor& gamma, const Tensor& beta, float eps,
                                       Fp8Matrix& y) {
-  const char* op = "add_bias_residual_layer_norm_fp8";
-  const int64_t H = x.dim(-1), rows = x.numel() / H;
-  if (rows == 0) return;
-  dispatch_float(x.dtype, op, [&](auto tag) {
-    using T = decltype(tag);
-    LnArgs<T> a{static_cast<const T*>(x.data), static_cast<const T*>(h.data),
-                static_cast<const T*>(bias.data), static_cast<T*>(x.data),
-                static_cast<const T*>(gamma.data), static_cast<const T*>(beta.data), nullptr,
-                static_cast<uint8_t*>(y.q.data), static_cast<float*>(y.scale.data),
-                static_cast<int>(H), eps};
-    launch<T, true, true>(ctx, a, rows);
-  });
-  check_launch(ctx, op);
+  run(ctx, "add_bias_residual_layer_norm_fp8", x, &h, &bias, gamma, beta, eps, nullptr, &y);
 }
 
 }  // namespace bloom::ops::cuda

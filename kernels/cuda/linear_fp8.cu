@@ -8,6 +8,8 @@
 //   3. no scales: the raw product written as bf16 into y's memory (same element size; bf16 has
 //      fp32's range, and 8 mantissa bits, finer than e4m3's 3), then one kernel scales, adds the
 //      bias, applies GELU and writes y's dtype in place.
+// cuBLASLt (13.0, H200) has outer-vector algorithms only for T a multiple of 16: the FP8 mode
+// rounds its row counts up (engine/workspace.h), so its products take way 1; other T fall back.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/gemm_plan.cuh"
 #include "kernels/cuda/ops_cuda.h"
