@@ -3,8 +3,8 @@
 // results_read.cpp, verify() in results_verify.cpp. Files use the HDF5 1.8 format (readable by HDF5 >= 1.8, h5py, pandas via
 // h5py) with link creation order tracked on /runs so runs list in job order. Crash safety: every
 // write call ends with H5Fflush; prediction data (and its checksums) is written before its
-// `done` flags; a timings append torn by a crash (columns of different lengths) is trimmed when
-// the run is reopened for resume.
+// `done` flags; a resumed file is rebuilt from its verified finished rows, never written into
+// (a timings append torn by a crash is trimmed to its common rows then).
 #include "io/results_file.h"
 
 #include <unistd.h>
@@ -214,7 +214,8 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
   } else {
     lock_ = WriterLock::acquire(path);
   }
-  // A partial file left behind is by construction one without a finished batch: start afresh.
+  // A partial file left behind is by construction one without a finished batch (or a rebuild
+  // cut short, the file it copied still in place): start afresh.
   const std::string partial = storage::staging_path(path);
   std::error_code ec;
   std::filesystem::remove(partial, ec);
@@ -222,41 +223,23 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
   BLOOM_CHECK(!(exists && mode == OpenMode::CreateNew),
               "results file '{}' already exists: set output.resume to continue it or "
               "output.overwrite to replace it", path);
-  if (mode == OpenMode::Resume && exists) {
-    verify_isolated(path, /*require_checksums=*/true);
-    open_existing(/*writable=*/true);
-#if H5_VERSION_GE(1, 10, 2)
-    {
-      // A flush cut short (full disk, file-size limit) can leave objects past the end of
-      // allocation that the superblock records (EOF > EOA): every later write then fails
-      // ("actual len exceeds EOA"). Move the EOA past the end of the file and a margin, as
-      // `h5clear --increment` does; a healthy file (EOA == EOF) is left alone.
-      haddr_t eoa = 0;
-      hsize_t eof = 0;
-      if (H5Fget_eoa(file_, &eoa) >= 0 && H5Fget_filesize(file_, &eof) >= 0 && eof > eoa)
-        H5Fincrement_filesize(file_, hsize_t{1} << 20);
-    }
-#endif
-    // The file now describes the job that resumes it; `created` keeps the first start.
-    try {
-      h5::write_attribute(file_, "runner_version", runner_version);
-      h5::write_attribute(file_, "job_spec", job_spec_text);
-      h5::write_attribute(file_, "complete", uint8_t{0});
-      integrity::seal_attributes(file_);
-    } catch (...) {
-      H5Fclose(file_);
-      throw;
-    }
-  } else {
-    // New (or replacing) file: written as the partial file, renamed into place by publish().
-    open_path_ = partial;
-    published_ = false;
-    file_ = create_file(open_path_, /*truncate=*/false, runner_version, job_spec_text);
-  }
+  const bool rebuild = mode == OpenMode::Resume && exists;
+  if (rebuild) verify_isolated(path, /*require_checksums=*/true);
+  // New (or replacing) file: written as the partial file, renamed into place by publish(). A
+  // resumed file is rebuilt the same way rather than written into: a writer killed mid-flush
+  // leaves HDF5's own bookkeeping (free space, heap collections, the end of allocation) in a
+  // state its next writes can land on finished rows with (seen: a kept row whose target ids a
+  // later batch overwrote). Its verified contents are copied, then it is replaced in one rename.
+  open_path_ = partial;
+  published_ = false;
+  file_ = create_file(open_path_, /*truncate=*/false, runner_version, job_spec_text);
   try {
+    if (rebuild) copy_contents(path);  // flushed before it replaces the file
     flush_file(file_, path_);
+    if (rebuild) publish();
   } catch (...) {
     H5Fclose(file_);
+    file_ = -1;
     if (!published_) std::filesystem::remove(open_path_, ec);
     throw;
   }

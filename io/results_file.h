@@ -89,7 +89,7 @@ struct ResultsFileInfo {
 enum class OpenMode {
   CreateNew,  ///< error if the file exists (suggests output.resume / output.overwrite)
   Overwrite,  ///< replace any existing file (once the new one holds a finished batch)
-  Resume,     ///< reopen an existing results file (verified whole, schema checked; complete reset to 0), else create
+  Resume,     ///< continue an existing results file (verified whole, schema checked, rebuilt as a new file with its finished rows; complete reset to 0), else create
   ReadOnly,   ///< open an existing results file for reading (the version/spec arguments are ignored)
 };
 
@@ -138,7 +138,7 @@ class ResultsFile {
 
   /// Creates /runs/<name> with n_examples prediction rows (all done=0) and attributes `attrs`
   /// (complete=0). In Resume mode an existing unfinished run is reopened instead: n_examples must
-  /// match, its attributes are replaced by `attrs`, a torn timings append is trimmed.
+  /// match, its attributes are replaced by `attrs` (a torn timings append was trimmed at open).
   void begin_run(const std::string& name, int64_t n_examples, const RunAttributes& attrs);
   /// True when the run exists and its `complete` attribute is 1.
   bool run_complete(const std::string& name) const;
@@ -170,6 +170,13 @@ class ResultsFile {
   struct Unverified {};
   ResultsFile(const std::string& path, Unverified);  // ReadOnly, no child-process check (verify)
   VerifySummary verify_contents(bool require_checksums) const;
+  // Resume: every run of the (verified) file at `from_path` into this new one, its finished
+  // rows, attributes, timings (a torn append trimmed to its common rows) and `created`.
+  void copy_contents(const std::string& from_path);
+  // write_predictions without publishing (copy_contents publishes once everything is in).
+  void write_rows(const std::string& name, const std::vector<int64_t>& rows,
+                  const std::vector<PassageResult>& results);
+  std::vector<BatchTiming> read_timings(const std::string& name, bool keep_common_rows) const;
   void open_existing(bool writable);
   void publish();  // the partial file becomes the file at path_
   void flush();    // H5Fflush, then the reservation renewed

@@ -83,14 +83,22 @@ std::vector<PassageResult> ResultsFile::read_predictions(const std::string& name
 }
 
 std::vector<BatchTiming> ResultsFile::read_timings(const std::string& name) const {
+  return read_timings(name, /*keep_common_rows=*/false);
+}
+
+std::vector<BatchTiming> ResultsFile::read_timings(const std::string& name, bool keep_common_rows) const {
   Handle run = open_run(file_, path_, name);
   Handle group = h5::open_group(run.get(), "timings");
   std::vector<BatchTiming> timings;
+  bool first = true;
   auto read = [&](const char* column_name, auto member) {
     using T = std::remove_reference_t<decltype(BatchTiming{}.*member)>;
     Handle dset = h5::open_dataset(group.get(), column_name);
     std::vector<T> values = h5::read_column<T>(dset.get());
-    if (timings.empty()) timings.resize(values.size());
+    if (first) timings.resize(values.size());
+    first = false;
+    if (keep_common_rows && values.size() > timings.size()) values.resize(timings.size());
+    if (keep_common_rows && values.size() < timings.size()) timings.resize(values.size());
     BLOOM_CHECK(values.size() == timings.size(), "run '{}' in '{}': timing datasets have different lengths",
                 name, path_);
     for (size_t i = 0; i < values.size(); ++i) timings[i].*member = values[i];

@@ -49,20 +49,6 @@ void create_run(hid_t runs, const std::string& name, int64_t n_examples) {
   }
 }
 
-// A crash inside append_timings can leave columns of different lengths: keep the common rows.
-void trim_torn_timings(hid_t run) {
-  Handle timings = h5::open_group(run, "timings");
-  std::vector<Handle> columns;
-  hsize_t common = std::numeric_limits<hsize_t>::max();
-  for (const Column& column : kTimingColumns) {
-    columns.push_back(h5::open_dataset(timings.get(), column.name));
-    common = std::min(common, h5::column_rows(columns.back().get()));
-  }
-  for (const Handle& column : columns) {
-    if (h5::column_rows(column.get()) != common) h5::resize_rows(column.get(), common);
-  }
-}
-
 }  // namespace
 
 void ResultsFile::begin_run(const std::string& name, int64_t n_examples, const RunAttributes& attrs) {
@@ -87,7 +73,6 @@ void ResultsFile::begin_run(const std::string& name, int64_t n_examples, const R
                 "cannot resume run '{}' in '{}': it has {} examples, this job has {} (different dataset or "
                 "limits? use output.overwrite or another output file)",
                 name, path_, stored, n_examples);
-    trim_torn_timings(run.get());
   }
   Handle run = h5::open_group(runs.get(), name);
   run_attributes::write(run.get(), attrs, n_examples, /*complete=*/false);
@@ -111,6 +96,12 @@ std::vector<uint8_t> ResultsFile::done_rows(const std::string& name) const {
 
 void ResultsFile::write_predictions(const std::string& name, const std::vector<int64_t>& rows,
                                       const std::vector<PassageResult>& results) {
+  write_rows(name, rows, results);
+  if (!rows.empty()) publish();  // a finished batch: the file is worth resuming from now on
+}
+
+void ResultsFile::write_rows(const std::string& name, const std::vector<int64_t>& rows,
+                             const std::vector<PassageResult>& results) {
   check_writable(mode_, path_, "write predictions");
   BLOOM_CHECK(rows.size() == results.size(), "run '{}' in '{}': {} rows given for {} results", name, path_,
               rows.size(), results.size());
@@ -167,7 +158,37 @@ void ResultsFile::write_predictions(const std::string& name, const std::vector<i
   flush();
   h5::write_column(done.get(), points, ones);
   flush();
-  if (!rows.empty()) publish();  // a finished batch: the file is worth resuming from now on
+}
+
+void ResultsFile::copy_contents(const std::string& from_path) {
+  const ResultsFile from(from_path, Unverified{});
+  check_continuable(from_path, from.schema_version());
+  h5::write_attribute(file_, "created", from.read_file_info().created);  // the first start's
+  integrity::seal_attributes(file_);
+  for (const std::string& name : from.run_names()) {
+    const std::vector<uint8_t> done = from.done_rows(name);
+    std::vector<PassageResult> all = from.read_predictions(name);
+    const RunAttributes attrs = from.read_run_attributes(name);
+    const int64_t n_rows = static_cast<int64_t>(done.size());
+    {
+      Handle runs = h5::open_group(file_, "runs");
+      create_run(runs.get(), name, n_rows);
+      Handle run = h5::open_group(runs.get(), name);
+      run_attributes::write(run.get(), attrs, n_rows, attrs.complete);
+      integrity::seal_attributes(run.get());
+    }
+    std::vector<int64_t> rows;
+    std::vector<PassageResult> kept;
+    for (int64_t i = 0; i < n_rows; ++i) {
+      if (!done[static_cast<size_t>(i)]) continue;  // what a killed batch left half-written
+      rows.push_back(i);
+      kept.push_back(std::move(all[static_cast<size_t>(i)]));
+    }
+    write_rows(name, rows, kept);
+    // A crash inside append_timings can leave columns of different lengths: the common rows.
+    append_timings(name, from.read_timings(name, /*keep_common_rows=*/true));
+  }
+  flush();
 }
 
 void ResultsFile::append_timings(const std::string& name, const std::vector<BatchTiming>& timings) {

@@ -357,6 +357,46 @@ TEST_F(ResultsFileTest, ResumeTrimsTornTimingsAppend) {
   EXPECT_EQ(got[2].batch, 1);
 }
 
+// A resumed file is a new file holding the old one's finished rows: HDF5 state a killed writer
+// left half-flushed is never written into (the data of a row whose done flag never came is gone).
+TEST_F(ResultsFileTest, ResumeRebuildsTheFileFromItsFinishedRows) {
+  const std::string path = file("job.h5");
+  std::string created;
+  {
+    ResultsFile w(path, OpenMode::CreateNew, "v", "spec");
+    created = w.read_file_info().created;
+    w.begin_run("done", 1, sample_attributes());
+    w.write_predictions("done", {0}, {passage(7, 2, true)});
+    w.finish_run("done", final_attributes());
+    w.begin_run("a", 3, sample_attributes());
+    w.write_predictions("a", {1}, {passage(5, 4, true)});
+    w.append_timings("a", {timing(0, 0)});
+  }
+  {  // A batch killed between its data and its done flags: row 2 written, not done.
+    h5::Handle f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    h5::Handle index = h5::open_dataset(f.get(), "runs/a/predictions/index");
+    h5::write_column(index.get(), std::vector<hsize_t>{2}, std::vector<int64_t>{99});
+  }
+  struct stat before {}, after {};
+  ASSERT_EQ(stat(path.c_str(), &before), 0);
+  ResultsFile w(path, OpenMode::Resume, "v2", "spec2");
+  ASSERT_EQ(stat(path.c_str(), &after), 0);
+  EXPECT_NE(before.st_ino, after.st_ino);  // replaced, not reopened
+  EXPECT_FALSE(fs::exists(path + ".partial"));
+  EXPECT_EQ(w.read_file_info().created, created);
+  EXPECT_EQ(w.read_file_info().runner_version, "v2");
+  EXPECT_TRUE(w.run_complete("done"));
+  EXPECT_EQ(w.read_run_attributes("done").n_correct, final_attributes().n_correct);
+  expect_same(w.read_predictions("done")[0], passage(7, 2, true));
+  EXPECT_FALSE(w.run_complete("a"));
+  EXPECT_EQ(w.read_run_attributes("a").model, sample_attributes().model);
+  EXPECT_EQ(w.done_rows("a"), (std::vector<uint8_t>{0, 1, 0}));
+  expect_same(w.read_predictions("a")[1], passage(5, 4, true));
+  EXPECT_EQ(w.read_predictions("a")[2].index, 0);  // the unfinished row's data was not copied
+  ASSERT_EQ(w.read_timings("a").size(), 1u);
+  expect_same(w.read_timings("a")[0], timing(0, 0));
+}
+
 TEST_F(ResultsFileTest, KilledWriterKeepsFlushedRows) {
   const std::string path = file("job.h5");
   pid_t child = fork();
