@@ -65,21 +65,20 @@ hid_t create_file(const std::string& path, bool truncate, const std::string& run
   return file.release();
 }
 
-// Opens an existing results file; sets `schema_version` (2, or 1 for a bloom-eval/1 file, which
-// only a read-only open accepts).
-hid_t open_file(const std::string& path, bool writable, int* schema_version) {
+// Opens an existing results file, read-only (a resumed file is rebuilt, never written into);
+// sets `schema_version` (2, or 1 for a bloom-eval/1 file).
+hid_t open_file(const std::string& path, int* schema_version) {
   htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   BLOOM_H5_CHECK(is_hdf5 >= 0, "cannot read results file '{}'", path);
   BLOOM_CHECK(is_hdf5 > 0, "'{}' is not an HDF5 file, so not a bloom-eval results file ({})", path,
               kResultsSchema);
   Handle fapl = file_access_properties();
-  Handle file(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get()), H5Fclose);
-  BLOOM_H5_CHECK(file.valid(), "cannot open results file '{}'{}", path, writable ? " for writing" : "");
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
+  BLOOM_H5_CHECK(file.valid(), "cannot open results file '{}'", path);
   BLOOM_CHECK(h5::has_attribute(file.get(), "schema"),
               "'{}' is an HDF5 file but not a bloom-eval results file: it has no root attribute 'schema'",
               path);
   std::string schema = h5::read_string_attribute(file.get(), "schema");
-  if (writable) ResultsFile::check_continuable(path, schema == kResultsSchema ? 2 : 1);
   BLOOM_CHECK(schema == kResultsSchema || schema == kResultsSchemaV1,
               "results file '{}' has schema '{}', this runner reads {} and {} and writes {}", path,
               schema, kResultsSchema, kResultsSchemaV1, kResultsSchema);
@@ -182,11 +181,11 @@ ResultsFile::ResultsFile(const std::string& path, Unverified) : path_(path), mod
   init_hdf5();
   check_openable(path, mode_);
   open_path_ = path;
-  open_existing(/*writable=*/false);
+  open_existing();
 }
 
-void ResultsFile::open_existing(bool writable) {
-  file_ = open_file(open_path_, writable, &schema_version_);
+void ResultsFile::open_existing() {
+  file_ = open_file(open_path_, &schema_version_);
   try {
     integrity::check_attributes(file_, "the root group", path_, /*required=*/false);
   } catch (...) {
@@ -203,7 +202,7 @@ ResultsFile::ResultsFile(const std::string& path, OpenMode mode, const std::stri
   check_openable(path, mode);
   if (mode == OpenMode::ReadOnly) {
     verify_isolated(path, /*require_checksums=*/false);
-    open_existing(/*writable=*/false);
+    open_existing();
     return;
   }
   // The lock before anything else touches the file or its partial file.

@@ -177,7 +177,7 @@ class ResultsFile {
   void write_rows(const std::string& name, const std::vector<int64_t>& rows,
                   const std::vector<PassageResult>& results);
   std::vector<BatchTiming> read_timings(const std::string& name, bool keep_common_rows) const;
-  void open_existing(bool writable);
+  void open_existing();  // read-only
   void publish();  // the partial file becomes the file at path_
   void flush();    // H5Fflush, then the reservation renewed
 
